@@ -1,0 +1,1 @@
+"""Command groups of the `flock-subnet` CLI; each module exposes `register(subparsers)`."""
