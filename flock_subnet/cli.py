@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "flock_subnet.commands.miner",
     "flock_subnet.commands.validator",
     "flock_subnet.commands.evaluate",
+    "flock_subnet.commands.check_model",
     "flock_subnet.commands.competitions",
     "flock_subnet.commands.model",
     "flock_subnet.commands.hub",
