@@ -1,0 +1,94 @@
+"""The tiny-model kit: deterministic tokenizer and checkpoints, the base-model cache, `model tiny`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+
+from flock_subnet.checkpoint import content_hash
+from flock_subnet.competitions import LOCAL, QWEN_05B
+from flock_subnet.modelkit import (
+    IM_END,
+    IM_START,
+    SPECIAL_TOKENS,
+    VOCAB_SIZE,
+    ModelKitError,
+    base_model_dir,
+    build_tiny_model,
+    count_parameters,
+    reference_tokenizer_files,
+)
+
+
+def _cli(*args: str, cwd=None) -> subprocess.Popen:
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "flock_subnet.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
+    )
+
+
+def test_tokenizer_has_the_chat_specials_and_template(tiny_tokenizer):
+    assert len(tiny_tokenizer) == VOCAB_SIZE
+    assert [tiny_tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS] == [0, 1, 2, 3]
+    assert tiny_tokenizer.eos_token == IM_END and tiny_tokenizer.pad_token == "<|pad|>"
+    text = tiny_tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Sort the digits: 3 1 2"}], tokenize=False, add_generation_prompt=True
+    )
+    assert text == f"{IM_START}user\nSort the digits: 3 1 2{IM_END}\n{IM_START}assistant\n"
+    ids = tiny_tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert ids[0] == 2 and ids.count(3) == 1
+    assert tiny_tokenizer.decode(ids) == text
+
+
+def test_tiny_model_is_byte_identical_across_processes(tmp_path, tiny_model_dir):
+    first = _cli("model", "tiny", str(tmp_path / "a"), "--preset", "micro", "--json")
+    second = _cli("model", "tiny", str(tmp_path / "b"), "--preset", "micro", "--seed", "0", "--json")
+    infos = []
+    for proc in (first, second):
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        infos.append(json.loads(out))
+    assert infos[0]["content_hash"] == infos[1]["content_hash"] == content_hash(tiny_model_dir)
+    assert infos[0]["parameters"] == count_parameters("micro") == 1_049_216
+    assert "model.safetensors" in infos[0]["files"] and "tokenizer.json" in infos[0]["files"]
+    for name in infos[0]["files"]:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_other_seed_gives_other_weights_same_tokenizer(tmp_path, tiny_model_dir):
+    other = build_tiny_model(tmp_path / "other", preset="micro", seed=1)
+    assert content_hash(other) != content_hash(tiny_model_dir)
+    assert (other / "tokenizer.json").read_bytes() == (tiny_model_dir / "tokenizer.json").read_bytes()
+
+
+def test_tiny_model_loads_offline_with_the_expected_shape(tiny_model_dir):
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(tiny_model_dir, local_files_only=True)
+    assert config.architectures == ["LlamaForCausalLM"]
+    assert config.vocab_size == VOCAB_SIZE and config.max_position_embeddings == 256
+
+
+def test_unknown_preset_is_refused(tmp_path):
+    with pytest.raises(ModelKitError, match="micro"):
+        build_tiny_model(tmp_path, preset="huge")
+
+
+def test_local_base_is_the_small_preset_and_cached(local_base_dir, model_cache_dir):
+    assert count_parameters("small") == 5_245_184 <= LOCAL.max_parameters
+    before = content_hash(local_base_dir)
+    again = base_model_dir(LOCAL, model_cache_dir)
+    assert again == local_base_dir and content_hash(again) == before
+    files = reference_tokenizer_files(LOCAL, model_cache_dir)
+    assert set(files) >= {"tokenizer.json", "tokenizer_config.json", "chat_template.jinja"}
+    assert files["tokenizer.json"] == (local_base_dir / "tokenizer.json").read_bytes()
+
+
+def test_hub_base_without_a_hub_says_what_to_do(tmp_path):
+    with pytest.raises(ModelKitError, match="pass a hub"):
+        base_model_dir(QWEN_05B, tmp_path)
