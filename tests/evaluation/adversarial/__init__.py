@@ -1,0 +1,1 @@
+"""Builders of hostile or broken checkpoints for the admission tests."""
