@@ -51,6 +51,10 @@ class ChainErrorCode(str, enum.Enum):
     ALREADY_REGISTERED = "HotKeyAlreadyRegisteredInSubNet"
     NOT_ENOUGH_BALANCE = "NotEnoughBalanceToStake"
     COMMIT_REVEAL_ENABLED = "CommitRevealEnabled"
+    BAD_ORIGIN = "BadOrigin"  # e.g. a hyperparameter change not signed by the subnet owner
+    NON_ASSOCIATED_COLDKEY = "NonAssociatedColdKey"  # the hotkey belongs to another coldkey
+    NO_NEURON_ID_AVAILABLE = "NoNeuronIdAvailable"  # subnet full and every neuron still immune
+    NOT_ENOUGH_STAKE_TO_WITHDRAW = "NotEnoughStakeToWithdraw"
     UNAVAILABLE = "ChainUnavailable"  # transport failure: a validator fault, retry
     OTHER = "Other"
 
