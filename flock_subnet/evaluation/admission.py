@@ -149,9 +149,10 @@ def _read_json(
     return parse_json(name, data, limit)
 
 
-def _list_folder(root: Path, reasons: list[str]) -> dict[str, int]:
-    """Model file name -> size for the plain files in `root`; every other entry becomes a reason."""
+def _list_folder(root: Path, reasons: list[str]) -> tuple[dict[str, int], list[str]]:
+    """(model file name -> size for the plain files in `root`, names of symlinks); other entries become reasons."""
     files: dict[str, int] = {}
+    links: list[str] = []
     refused: list[str] = []
     with os.scandir(root) as entries:
         for count, entry in enumerate(entries):
@@ -161,6 +162,7 @@ def _list_folder(root: Path, reasons: list[str]) -> dict[str, int]:
             name = entry.name
             info = entry.stat(follow_symlinks=False)
             if stat.S_ISLNK(info.st_mode):
+                links.append(name)
                 reasons.append(f"{name[:120]} is a symbolic link; checkpoints must hold plain files inside the folder")
             elif stat.S_ISDIR(info.st_mode):
                 reasons.append(f"{name[:120]}/ is a sub-folder; checkpoints are flat folders")
@@ -178,7 +180,7 @@ def _list_folder(root: Path, reasons: list[str]) -> dict[str, int]:
         reasons.append(f"... and {len(refused) - _MAX_LISTED} more files that are not allowed")
     if len(files) > MAX_FILES:
         reasons.append(f"folder has {len(files)} model files, more than {MAX_FILES}")
-    return files
+    return files, links
 
 
 def _check_tokenizer(
@@ -235,7 +237,7 @@ def check_model_dir(
             "reference_files must include the base model's config.json; build them with admission.load_reference_files"
         )
     reasons: list[str] = []
-    files = _list_folder(root, reasons)
+    files, links = _list_folder(root, reasons)
     total = sum(files.values())
     within_budget = total <= competition.max_bytes
     if not within_budget:
@@ -267,7 +269,7 @@ def check_model_dir(
     )
 
     content_hash = None
-    if within_budget and any(name.endswith(".safetensors") for name in files):
+    if within_budget and not links and any(name.endswith(".safetensors") for name in files):
         try:
             content_hash = checkpoint.content_hash(root)
         except checkpoint.CheckpointError as exc:
