@@ -1,0 +1,138 @@
+"""Integer emulation of the chain's fixed-point numbers (substrate-fixed v0.6.0).
+
+Values are Python ints holding the raw bits: an I32F32 x is `round_down(x * 2**32)`. The rules
+that decide the last digit, as subtensor's math uses them:
+- multiplication `(a * b) >> 32` is an arithmetic shift, i.e. a floor, also for negatives;
+- division `(a << 32) / b` truncates toward zero; `safe_div` gives 0 on division by zero;
+- narrowing I64F64 -> I32F32 drops the extra fraction bits (floor);
+- `from_num(f32/f64)` rounds to nearest, ties to even;
+- `fixed_proportion_to_u16(x) = floor(x * 65535)` saturating to [0, 65535].
+"""
+
+from __future__ import annotations
+
+import struct
+from fractions import Fraction
+
+FRAC = 32
+ONE = 1 << FRAC
+HALF = ONE >> 1
+U16_MAX = 65_535
+I32F32_MAX = (1 << 63) - 1
+I32F32_MIN = -(1 << 63)
+# `S::from_str("2.718281828459045235360287471352662497757")`: nearest raw value.
+E_RAW = round(Fraction("2.718281828459045235360287471352662497757") * ONE)
+
+
+def from_int(value: int) -> int:
+    return int(value) << FRAC
+
+
+def from_fraction(value: Fraction) -> int:
+    """Round a rational to the nearest raw I32F32 (ties to even), as `from_num` does."""
+    return round(Fraction(value) * ONE)
+
+
+def from_f64(value: float) -> int:
+    return from_fraction(Fraction(float(value)))
+
+
+def from_f32(value: float) -> int:
+    """A decimal literal the way Rust tests write it: nearest f32, then `I32F32::from_num`."""
+    as_f32 = struct.unpack("<f", struct.pack("<f", float(value)))[0]
+    return from_fraction(Fraction(as_f32))
+
+
+def to_float(raw: int) -> float:
+    return raw / ONE
+
+
+def mul(a: int, b: int) -> int:
+    return (a * b) >> FRAC
+
+
+def div(a: int, b: int) -> int:
+    """`safe_div`: a / b truncated toward zero; 0 when b is 0 or the quotient overflows."""
+    if b == 0:
+        return 0
+    num = a << FRAC
+    q = abs(num) // abs(b)
+    if (num < 0) != (b < 0):
+        q = -q
+    if q > I32F32_MAX or q < I32F32_MIN:
+        return 0
+    return q
+
+
+def saturate(raw: int) -> int:
+    return I32F32_MAX if raw > I32F32_MAX else I32F32_MIN if raw < I32F32_MIN else raw
+
+
+def u16_to_proportion(value: int) -> int:
+    """`u16_proportion_to_fixed`: value / 65535 as raw I32F32."""
+    return (int(value) << FRAC) // U16_MAX
+
+
+def proportion_to_u16(raw: int) -> int:
+    """`fixed_proportion_to_u16`: floor(x * 65535), saturating to [0, 65535]."""
+    v = (raw * U16_MAX) >> FRAC
+    return 0 if v < 0 else U16_MAX if v > U16_MAX else v
+
+
+def exp(raw: int) -> int | None:
+    """substrate-fixed `exp`: Taylor series to the 31st term, 1/exp(|x|) for negatives.
+
+    Returns None where the library reports an error (overflow).
+    """
+    if raw == 0:
+        return ONE
+    if raw == ONE:
+        return E_RAW
+    neg = raw < 0
+    x = -raw if neg else raw
+    result = x + ONE
+    term = x
+    for i in range(2, FRAC):
+        term = (term * x) >> FRAC
+        if term > I32F32_MAX:
+            return None
+        term = term // i
+        result += term
+        if result > I32F32_MAX:
+            return None
+    if neg:
+        if result == 0:
+            return None
+        return div(ONE, result)
+    return result
+
+
+def exp_safe(raw: int) -> int:
+    """`exp_safe`: input clamped to [-20, 20]; on error 0 (negative input) or the maximum."""
+    lo, hi = -20 * ONE, 20 * ONE
+    x = lo if raw < lo else hi if raw > hi else raw
+    value = exp(x)
+    if value is None:
+        return 0 if x <= 0 else I32F32_MAX
+    return value
+
+
+def clamp(raw: int, lo: int, hi: int) -> int:
+    return lo if raw < lo else hi if raw > hi else raw
+
+
+def alpha_sigmoid(consensus: int, weight: int, bond: int, alpha_low: int, alpha_high: int, steepness: int) -> int:
+    """Liquid alpha of one validator-miner entry (all arguments raw I32F32, steepness too)."""
+    diff_buy = clamp(weight - consensus, 0, ONE)
+    diff_sell = clamp(bond - weight, 0, ONE)
+    combined = diff_buy if weight >= bond else diff_sell
+    factor = div(steepness, from_int(-100))
+    sigmoid = div(ONE, ONE + exp_safe(mul(factor, combined - HALF)))
+    alpha = alpha_low + mul(sigmoid, alpha_high - alpha_low)
+    return clamp(alpha, alpha_low, alpha_high)
+
+
+def bonds_ema_alpha(bonds_moving_average: int) -> int:
+    """alpha = 1 - I32F32(I64F64(bma) / 1e6), the fixed bond EMA rate."""
+    bma64 = (int(bonds_moving_average) << 64) // 1_000_000
+    return ONE - (bma64 >> FRAC)
