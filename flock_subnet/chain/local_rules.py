@@ -171,7 +171,7 @@ def check_weight_input(uids: Sequence[int], weights: Sequence[float]) -> tuple[l
             ChainErrorCode.WEIGHT_VEC_NOT_EQUAL_SIZE, f"{len(uids)} uids but {len(weights)} weights; give one weight per uid"
         )
     if not uids:
-        raise RuleViolation(ChainErrorCode.WEIGHT_VEC_LENGTH_IS_LOW, "no weights given; give at least one uid and weight")
+        raise RuleViolation(ChainErrorCode.INVALID_WEIGHTS, "no weights given; give at least one uid with a positive weight")
     clean_uids: list[int] = []
     for uid in uids:
         if isinstance(uid, bool) or not isinstance(uid, (int,)) and not hasattr(uid, "__index__"):
