@@ -126,9 +126,7 @@ def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
     if args.json:
         print(json.dumps(data, sort_keys=True))
     else:
-        from rich.console import Console
-
-        Console().print(text)
+        _console().print(text)
 
 
 def _parse_overrides(items: list[str]) -> dict[str, str]:
@@ -247,7 +245,6 @@ def _hyperparameters(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"netuid": settings.netuid, **data}, sort_keys=True, default=str))
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"subnet {settings.netuid} hyperparameters")
@@ -255,7 +252,7 @@ def _hyperparameters(args: argparse.Namespace) -> int:
     table.add_column("value", justify="right")
     for key in sorted(data):
         table.add_row(key, str(data[key]))
-    Console().print(table)
+    _console().print(table)
     return 0
 
 
@@ -306,25 +303,33 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_status(data: dict[str, Any]) -> None:
+def _console() -> Any:
+    """A rich console; wide when stdout is not a terminal so piped tables keep every column."""
+    import sys
+
     from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+def _print_status(data: dict[str, Any]) -> None:
     from rich.table import Table
 
-    console = Console()
+    console = _console()
     table = Table(title=f"subnet {data['netuid']} at block {data['block']} (tempo {data['tempo']}, "
                         f"next epoch at {data['next_epoch_block']})")
-    for name, justify in [("uid", "right"), ("hotkey", "left"), ("stake τ", "right"), ("permit", "center"),
+    for name, justify in [("uid", "right"), ("hotkey", "left"), ("role", "left"), ("stake τ", "right"),
                           ("incentive", "right"), ("dividends", "right"), ("emission τ", "right"),
                           ("updated", "right"), ("commitment", "left")]:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for n in data["neurons"]:
-        owner = " (owner)" if n["hotkey"] == data["owner_hotkey"] else ""
+        role = "owner" if n["hotkey"] == data["owner_hotkey"] else "validator" if n["validator_permit"] else "miner"
         commitment = n["commitment"] or ""
         table.add_row(
             str(n["uid"]),
-            n["hotkey"][:10] + "…" + owner,
+            n["hotkey"][:12] + "…",
+            role,
             f"{n['stake_rao'] / RAO_PER_TAO:.3f}",
-            "✓" if n["validator_permit"] else "",
             f"{n['incentive']:.4f}",
             f"{n['dividends']:.4f}",
             f"{n['emission_rao'] / RAO_PER_TAO:.4f}",
