@@ -67,6 +67,12 @@ class HubUnavailable(HubError):
     fault: Fault = "hub"
 
 
+class IntegrityError(HubError):
+    """The hub served bytes (or metadata) that contradict its own listing: retry later, blame no miner."""
+
+    fault: Fault = "hub"
+
+
 @dataclass(frozen=True)
 class RemoteFile:
     """A file in a repository at a revision, known before anything is downloaded."""

@@ -1,0 +1,387 @@
+"""The `ModelHub` adapter over the real `huggingface_hub` client: the public Hub or the local server.
+
+- `upload` creates the repo (private by default) and commits a folder; returns the commit's sha.
+- `files` lists names, sizes and LFS sha256 at a revision without downloading anything.
+- `download` checks the listing against `max_bytes` first (`TooLarge`, nothing written), then
+  streams each file of exactly that commit, and refuses any file whose size or hash differs from
+  the listing (`IntegrityError`): a validator never evaluates bytes the hub did not vouch for.
+- Client errors become the port's errors (`RepoNotFound`, `RevisionNotFound`, `Unauthorized`,
+  `RateLimited`, `HubUnavailable`, ...), whose `fault` tells a miner's fault from the hub's.
+
+Process-wide client settings made on import, and why:
+- `HF_HUB_DISABLE_XET=1` unless set: with `hf-xet` installed and Xet enabled the client uploads
+  every LFS file through a Xet storage service, with no fallback to plain LFS; the local hub has
+  no Xet service, and the public Hub still accepts plain LFS uploads. It must be set before
+  `huggingface_hub` is imported (later, the module constant is set as well).
+- an HTTP client with default timeouts on every request (the library's own has none), and in
+  offline mode (`HF_HUB_OFFLINE=1`) requests to loopback addresses stay allowed: the local hub
+  on this machine is not "online".
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+
+import hashlib  # noqa: E402
+import ipaddress  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+from collections.abc import Iterator, Sequence  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import httpx2  # noqa: E402
+from huggingface_hub import HfApi, constants, hf_hub_url  # noqa: E402
+from huggingface_hub.errors import (  # noqa: E402
+    GatedRepoError,
+    HfHubHTTPError,
+    HFValidationError,
+    OfflineModeIsEnabled,
+    RemoteEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.utils import (  # noqa: E402
+    build_hf_headers,
+    disable_progress_bars,
+    filter_repo_objects,
+    get_session,
+    set_client_factory,
+)
+
+from flock_subnet import __version__  # noqa: E402
+from flock_subnet.config import DEFAULT_HUB_ENDPOINT  # noqa: E402
+from flock_subnet.hub.base import (  # noqa: E402
+    HubError,
+    HubUnavailable,
+    IntegrityError,
+    ModelHub,
+    RateLimited,
+    RemoteFile,
+    RepoNotFound,
+    RevisionNotFound,
+    TooLarge,
+    Unauthorized,
+)
+
+if os.environ.get("HF_HUB_DISABLE_XET", "").strip().lower() in {"1", "true", "yes", "on"}:
+    constants.HF_HUB_DISABLE_XET = True
+
+DEFAULT_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 10.0
+_CHUNK = 1 << 20
+_HEX40 = re.compile(r"[0-9a-f]{40}")
+
+
+# ----- the process-wide HTTP client ------------------------------------------------------------------
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _request_hook(request: httpx2.Request) -> None:
+    if constants.is_offline_mode() and not _is_loopback(request.url.host):
+        raise OfflineModeIsEnabled(
+            f"Cannot reach {request.url}: offline mode is enabled (HF_HUB_OFFLINE). Unset it to reach this hub."
+        )
+
+
+def _client_factory() -> httpx2.Client:
+    return httpx2.Client(
+        event_hooks={"request": [_request_hook]},
+        follow_redirects=True,
+        timeout=httpx2.Timeout(DEFAULT_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+    )
+
+
+_client_lock = threading.Lock()
+_client_installed = False
+
+
+def install_http_client() -> None:
+    """Make `huggingface_hub` (and `transformers`) use the client described above; idempotent."""
+    global _client_installed
+    with _client_lock:
+        if not _client_installed:
+            set_client_factory(_client_factory)
+            _client_installed = True
+
+
+install_http_client()
+
+
+# ----- errors --------------------------------------------------------------------------------------
+
+
+def _status_error(response: httpx2.Response, what: str) -> HubError:
+    status = response.status_code
+    detail = response.headers.get("X-Error-Message") or ""
+    said = f" ({detail})" if detail else ""
+    if status in (401, 403):
+        return Unauthorized(f"{what}: HTTP {status}{said}; check the token and that it may write to this namespace")
+    if status == 404:
+        return RepoNotFound(f"{what}: HTTP 404{said}; check the repo id")
+    if status == 413:
+        return TooLarge(f"{what}: HTTP 413{said}; the hub refused a body this large")
+    if status == 429:
+        retry_after = _retry_after(response)
+        wait = f"retry after {retry_after:g} s" if retry_after is not None else "retry later"
+        return RateLimited(f"{what}: rate limited by the hub (HTTP 429); {wait}", retry_after=retry_after)
+    if status == 408 or status >= 500:
+        return HubUnavailable(f"{what}: the hub failed (HTTP {status}){said}; retry later")
+    return HubError(f"{what}: HTTP {status}{said}")
+
+
+def _retry_after(response: httpx2.Response) -> float | None:
+    value = (response.headers.get("Retry-After") or "").strip()
+    try:
+        return max(float(value), 0.0) if value else None
+    except ValueError:
+        return None
+
+
+@contextmanager
+def hub_errors(what: str) -> Iterator[None]:
+    """Turn `huggingface_hub`/`httpx2` errors raised inside into the port's `HubError`s."""
+    try:
+        yield
+    except HubError:
+        raise
+    except RevisionNotFoundError as exc:
+        raise RevisionNotFound(f"{what}: no such revision; the commit may have been removed") from exc
+    except RemoteEntryNotFoundError as exc:
+        raise RevisionNotFound(f"{what}: a listed file is missing at that revision") from exc
+    except (RepositoryNotFoundError, GatedRepoError) as exc:
+        raise RepoNotFound(f"{what}: repository not found, or private to a token we do not have") from exc
+    except HfHubHTTPError as exc:
+        raise _status_error(exc.response, what) from exc
+    except HFValidationError as exc:
+        raise RepoNotFound(f"{what}: invalid repo id or revision ({exc})") from exc
+    except OfflineModeIsEnabled as exc:
+        raise HubUnavailable(f"{what}: {exc}") from exc
+    except (httpx2.TimeoutException, httpx2.TransportError) as exc:
+        raise HubUnavailable(f"{what}: cannot reach the hub ({type(exc).__name__}: {exc}); retry later") from exc
+
+
+# ----- the adapter ---------------------------------------------------------------------------------
+
+
+class HuggingFaceHub(ModelHub):
+    """`ModelHub` over `huggingface_hub`. `repo_type="dataset"` serves dataset repos the same way."""
+
+    def __init__(
+        self,
+        endpoint: str = DEFAULT_HUB_ENDPOINT,
+        token: str | None = None,
+        *,
+        repo_type: str = "model",
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        if not endpoint.startswith(("http://", "https://")):
+            raise HubError(f"hub endpoint must be an http(s) URL, got {endpoint!r}")
+        self.endpoint = endpoint.rstrip("/")
+        self.token = token
+        self.repo_type = repo_type
+        self.timeout_s = timeout_s
+        self.api = HfApi(endpoint=self.endpoint, token=token, library_name="flock-subnet", library_version=__version__)
+
+    def __repr__(self) -> str:
+        return f"HuggingFaceHub(endpoint={self.endpoint!r}, repo_type={self.repo_type!r})"
+
+    # ----- publishing --------------------------------------------------------------------------------
+
+    def upload(self, folder: str | Path, repo_id: str, private: bool = True, message: str = "Upload model") -> str:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise HubError(f"{folder} is not a folder; pass the checkpoint folder to upload")
+        if not _progress_wanted():
+            disable_progress_bars()  # the client's upload bars, under the project's policy
+        with hub_errors(f"upload {folder} to {repo_id}"):
+            self._ensure_repo(repo_id, private)
+            info = self.api.upload_folder(
+                folder_path=folder, repo_id=repo_id, repo_type=self.repo_type, commit_message=message
+            )
+        sha = str(info.oid)
+        if not _HEX40.fullmatch(sha):
+            raise HubError(f"upload to {repo_id}: the hub answered commit id {sha!r}, not a 40-hex sha")
+        return sha
+
+    def _ensure_repo(self, repo_id: str, private: bool) -> None:
+        # Like create_repo(exist_ok=True), without its path that cannot parse non-huggingface.co URLs.
+        try:
+            self.api.create_repo(repo_id, repo_type=self.repo_type, private=private, exist_ok=False)
+        except HfHubHTTPError as exc:
+            status = exc.response.status_code
+            if status == 409:
+                return  # it exists already
+            if status in (401, 402, 403):  # may not create here; the repo may still exist and be writable
+                try:
+                    self.api.repo_info(repo_id, repo_type=self.repo_type, timeout=self.timeout_s)
+                except HfHubHTTPError:
+                    raise exc from None
+                return
+            raise
+
+    def set_private(self, repo_id: str, private: bool) -> None:
+        with hub_errors(f"make {repo_id} {'private' if private else 'public'}"):
+            self.api.update_repo_settings(repo_id, private=private, repo_type=self.repo_type)
+
+    def delete_repo(self, repo_id: str, missing_ok: bool = True) -> None:
+        with hub_errors(f"delete {repo_id}"):
+            self.api.delete_repo(repo_id, repo_type=self.repo_type, missing_ok=missing_ok)
+
+    def whoami(self) -> str:
+        """The user name the token belongs to."""
+        with hub_errors("whoami"):
+            return str(self.api.whoami()["name"])
+
+    # ----- inspecting --------------------------------------------------------------------------------
+
+    def resolve(self, repo_id: str, revision: str = "main") -> str:
+        """The 40-hex commit sha a branch, tag or sha names."""
+        return self.listing(repo_id, revision)[0]
+
+    def files(self, repo_id: str, revision: str) -> list[RemoteFile]:
+        return self.listing(repo_id, revision)[1]
+
+    def listing(self, repo_id: str, revision: str) -> tuple[str, list[RemoteFile]]:
+        """(commit sha, files) at `revision`, from one metadata call."""
+        what = f"list {repo_id}@{revision}"
+        with hub_errors(what):
+            info = self.api.repo_info(
+                repo_id, revision=revision, repo_type=self.repo_type, files_metadata=True, timeout=self.timeout_s
+            )
+        sha = str(getattr(info, "sha", "") or "")
+        if not _HEX40.fullmatch(sha):
+            raise IntegrityError(f"{what}: the hub gave no 40-hex commit sha ({sha!r})")
+        if _HEX40.fullmatch(revision) and sha != revision:
+            raise IntegrityError(f"{what}: the hub described commit {sha} instead")
+        files = []
+        for sibling in info.siblings or []:
+            if sibling.size is None:
+                raise IntegrityError(f"{what}: the hub listed {sibling.rfilename!r} without a size")
+            files.append(
+                RemoteFile(
+                    name=sibling.rfilename,
+                    size=int(sibling.size),
+                    sha256=sibling.lfs.sha256 if sibling.lfs else None,
+                    blob_id=sibling.blob_id,
+                )
+            )
+        return sha, files
+
+    # ----- downloading -------------------------------------------------------------------------------
+
+    def download(
+        self,
+        repo_id: str,
+        revision: str,
+        dest: str | Path,
+        allow_patterns: Sequence[str] | None = None,
+        max_bytes: int | None = None,
+    ) -> Path:
+        sha, listing = self.listing(repo_id, revision)
+        chosen = list(filter_repo_objects(listing, allow_patterns=list(allow_patterns) if allow_patterns is not None else None, key=lambda f: f.name))
+        for remote in chosen:
+            _check_relative(remote.name, repo_id)
+        total = sum(f.size for f in chosen)
+        if max_bytes is not None and total > max_bytes:
+            raise TooLarge(
+                f"{repo_id}@{sha[:8]} holds {total:,} bytes in {len(chosen)} files, over the {max_bytes:,}-byte budget"
+            )
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        written: list[Path] = []
+        try:
+            with _byte_progress(total, f"download {repo_id}@{sha[:8]}") as bar:
+                for remote in chosen:
+                    target = dest / remote.name
+                    self._fetch(repo_id, sha, remote, target, bar)
+                    written.append(target)
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+        return dest
+
+    def _fetch(self, repo_id: str, sha: str, remote: RemoteFile, target: Path, bar) -> None:
+        what = f"download {remote.name} of {repo_id}@{sha[:8]}"
+        url = hf_hub_url(repo_id, remote.name, repo_type=self.repo_type, revision=sha, endpoint=self.endpoint)
+        headers = build_hf_headers(token=self.token, library_name="flock-subnet", library_version=__version__)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".incomplete")
+        digest = hashlib.sha256()
+        blob = hashlib.sha1(b"blob %d\0" % remote.size)  # noqa: S324 (git's blob id, checked for regular files)
+        received = 0
+        try:
+            with hub_errors(what):
+                timeout = httpx2.Timeout(self.timeout_s, connect=CONNECT_TIMEOUT_S)
+                with get_session().stream("GET", url, headers=headers, timeout=timeout) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        raise _coded_error(response, what)
+                    served = response.headers.get("X-Repo-Commit")
+                    if served is not None and served != sha:
+                        raise IntegrityError(f"{what}: the hub served commit {served} instead of {sha}")
+                    with open(partial, "wb") as out:
+                        for chunk in response.iter_bytes(_CHUNK):
+                            received += len(chunk)
+                            if received > remote.size:
+                                raise IntegrityError(f"{what}: the hub sent more than the {remote.size} bytes it listed")
+                            digest.update(chunk)
+                            blob.update(chunk)
+                            out.write(chunk)
+                            bar.update(len(chunk))
+            if received != remote.size:
+                raise IntegrityError(f"{what}: got {received} bytes, the hub listed {remote.size}")
+            if remote.sha256 is not None and digest.hexdigest() != remote.sha256:
+                raise IntegrityError(f"{what}: sha256 {digest.hexdigest()} differs from the listed {remote.sha256}")
+            if remote.sha256 is None and remote.blob_id and blob.hexdigest() != remote.blob_id:
+                raise IntegrityError(f"{what}: git blob id {blob.hexdigest()} differs from the listed {remote.blob_id}")
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+
+
+def _coded_error(response: httpx2.Response, what: str) -> HubError:
+    code = response.headers.get("X-Error-Code")
+    if code == "RevisionNotFound":
+        return RevisionNotFound(f"{what}: no such revision; the commit may have been removed")
+    if code == "EntryNotFound":
+        return RevisionNotFound(f"{what}: a listed file is missing at that revision")
+    if code in ("RepoNotFound", "GatedRepo"):
+        return RepoNotFound(f"{what}: repository not found, or private to a token we do not have")
+    return _status_error(response, what)
+
+
+def _check_relative(name: str, repo_id: str) -> None:
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith("/") or any(p in ("", ".", "..") for p in parts) or ":" in parts[0]:
+        raise IntegrityError(f"{repo_id} lists an unsafe file name {name!r}; refusing to write it")
+
+
+def _progress_wanted() -> bool:
+    """Progress bars show on a terminal (or with FLOCK_PROGRESS set), never in logs."""
+    return sys.stderr.isatty() or bool(os.environ.get("FLOCK_PROGRESS"))
+
+
+@contextmanager
+def _byte_progress(total: int, description: str):
+    from tqdm.auto import tqdm
+
+    disable = not _progress_wanted()
+    bar = tqdm(total=total, desc=description, unit="B", unit_scale=True, unit_divisor=1024, disable=disable, leave=False)
+    try:
+        yield bar
+    finally:
+        bar.close()

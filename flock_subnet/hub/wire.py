@@ -1,0 +1,215 @@
+"""HTTP plumbing of the local hub: errors as HTTP answers, a parsed request with bounded body
+readers, and responses.
+
+Bodies are read lazily and never past a limit: `json(limit)` and `lines(limit)` for API calls,
+`chunks(limit)` for raw object uploads (both `Content-Length` and chunked transfer encoding).
+A response body is either bytes or a slice of a stored file, streamed in 1 MiB pieces.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import parse_qs, unquote
+
+from flock_subnet.errors import FlockError
+
+CHUNK = 1 << 20
+MAX_JSON_BYTES = 8 * 1024 * 1024
+
+
+class ApiError(FlockError):
+    """A request the hub refuses: HTTP `status`, optional `X-Error-Code` `code`, and a message saying why."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        *,
+        extra: dict | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra or {}  # more JSON fields of the error body
+        self.headers = headers or {}  # more response headers
+
+
+@dataclass
+class Request:
+    """One HTTP request: method, percent-decoded path segments, query, headers and a body stream."""
+
+    method: str
+    raw_path: str
+    headers: Message
+    rfile: BinaryIO
+    segments: list[str] = field(default_factory=list)
+    query: dict[str, list[str]] = field(default_factory=dict)
+    user: str | None = None
+    body_done: bool = False
+
+    def __post_init__(self) -> None:
+        path, _, query = self.raw_path.partition("?")
+        # Split before decoding: an encoded '/' (%2F) stays inside its segment (revisions like refs/heads/main).
+        self.segments = [unquote(s) for s in path.split("/")[1:]]
+        if self.segments and self.segments[-1] == "":
+            self.segments.pop()
+        self.query = parse_qs(query, keep_blank_values=True)
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def flag(self, name: str) -> bool:
+        return (self.arg(name, "") or "").lower() in {"1", "true", "yes"}
+
+    @property
+    def has_body(self) -> bool:
+        return self._length() not in (None, 0) or self._chunked()
+
+    def _chunked(self) -> bool:
+        return "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+
+    def _length(self) -> int | None:
+        value = self.headers.get("Content-Length")
+        if value is None:
+            return None
+        try:
+            length = int(value)
+        except ValueError:
+            raise ApiError(400, f"invalid Content-Length {value!r}") from None
+        if length < 0:
+            raise ApiError(400, f"invalid Content-Length {value!r}")
+        return length
+
+    def chunks(self, limit: int) -> Iterator[bytes]:
+        """The body in pieces; `ApiError(413)` as soon as it exceeds `limit` bytes."""
+        if self.body_done:
+            return
+        if self._chunked():
+            yield from self._chunked_body(limit)
+        else:
+            remaining = self._length() or 0
+            if remaining > limit:
+                raise ApiError(413, f"request body of {remaining} bytes is over the {limit}-byte limit")
+            while remaining:
+                piece = self.rfile.read(min(CHUNK, remaining))
+                if not piece:
+                    raise ApiError(400, "request body ended early")
+                remaining -= len(piece)
+                yield piece
+        self.body_done = True
+
+    def _chunked_body(self, limit: int) -> Iterator[bytes]:
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise ApiError(400, "malformed chunked body") from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return
+            total += size
+            if total > limit:
+                raise ApiError(413, f"request body is over the {limit}-byte limit")
+            remaining = size
+            while remaining:
+                piece = self.rfile.read(min(CHUNK, remaining))
+                if not piece:
+                    raise ApiError(400, "request body ended early")
+                remaining -= len(piece)
+                yield piece
+            self.rfile.readline(1024)
+
+    def body(self, limit: int = MAX_JSON_BYTES) -> bytes:
+        return b"".join(self.chunks(limit))
+
+    def json(self, limit: int = MAX_JSON_BYTES) -> Any:
+        raw = self.body(limit)
+        if not raw.strip():
+            return {}
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise ApiError(400, f"request body is not valid JSON: {exc}") from None
+
+    def form(self, limit: int = MAX_JSON_BYTES) -> dict[str, list[str]]:
+        raw = self.body(limit).decode("utf-8", "replace")
+        if raw.lstrip().startswith("{"):
+            data = json.loads(raw)
+            return {k: v if isinstance(v, list) else [v] for k, v in data.items()}
+        return parse_qs(raw, keep_blank_values=True)
+
+    def lines(self, limit: int, max_line: int) -> Iterator[bytes]:
+        """Newline-separated records of the body (NDJSON), each at most `max_line` bytes."""
+        buffer = b""
+        for piece in self.chunks(limit):
+            buffer += piece
+            while True:
+                cut = buffer.find(b"\n")
+                if cut < 0:
+                    break
+                line, buffer = buffer[:cut], buffer[cut + 1:]
+                if line.strip():
+                    yield line
+            if len(buffer) > max_line:
+                raise ApiError(413, f"a body line is over the {max_line}-byte limit")
+        if buffer.strip():
+            yield buffer
+
+
+@dataclass
+class FileBody:
+    path: Path
+    start: int
+    length: int
+
+    def iter(self) -> Iterator[bytes]:
+        with open(self.path, "rb") as handle:
+            handle.seek(self.start)
+            remaining = self.length
+            while remaining:
+                piece = handle.read(min(CHUNK, remaining))
+                if not piece:
+                    return
+                remaining -= len(piece)
+                yield piece
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes | FileBody = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+    @property
+    def length(self) -> int:
+        return self.body.length if isinstance(self.body, FileBody) else len(self.body)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None, content_type: str = "application/json") -> Response:
+    return Response(status, json.dumps(data).encode(), dict(headers or {}), content_type)
+
+
+def error_response(error: ApiError) -> Response:
+    headers = {"X-Error-Message": _header_safe(error.message)}
+    if error.code:
+        headers["X-Error-Code"] = error.code
+    headers.update(error.headers)
+    body: dict[str, Any] = {"error": error.message, **error.extra}
+    return json_response(body, error.status, headers)
+
+
+def _header_safe(text: str) -> str:
+    return text.replace("\r", " ").replace("\n", " ").encode("latin-1", "replace").decode("latin-1")[:1000]
