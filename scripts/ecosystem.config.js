@@ -9,7 +9,7 @@
 //   FLOCK_HUB_ENDPOINT, FLOCK_WANDB_PROJECT, FLOCK_WANDB_ENTITY      -> --hub.endpoint, --wandb.*
 //   FLOCK_VALIDATOR_ARGS, FLOCK_MINER_ARGS                           extra flags, appended as given
 //   FLOCK_PYTHON (default .venv/bin/python), FLOCK_LOG_DIR (default .flock/logs),
-//   FLOCK_HEARTBEAT_DIR (default .flock/heartbeat), FLOCK_WATCHDOG_LIMIT (seconds, default 900),
+//   FLOCK_HEARTBEAT_DIR (default .flock/heartbeat), FLOCK_WATCHDOG_LIMIT (seconds, default 1800),
 //   FLOCK_UPDATE_INTERVAL (seconds, default 900), FLOCK_PM2 (pm2 executable for the helpers)
 // Tokens (HF_TOKEN, WANDB_API_KEY) are inherited from the shell that runs `pm2 start`.
 //
@@ -96,7 +96,7 @@ module.exports = {
     neuronApp({
       name: 'flock-watchdog',
       script: path.join(ROOT, 'scripts', 'watchdog.py'),
-      args: ['--limit', env.FLOCK_WATCHDOG_LIMIT || '900', '--interval', '30'],
+      args: ['--limit', env.FLOCK_WATCHDOG_LIMIT || '1800', '--interval', '30'],
       env: helperEnv,
       heartbeat: false,
     }),

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Restart pm2 neurons whose heartbeat went silent (hung, not crashed: pm2 handles crashes itself).
 
-    .venv/bin/python scripts/watchdog.py --limit 900 --interval 30     # forever (run it under pm2)
-    .venv/bin/python scripts/watchdog.py --limit 900 --once --json     # one check, report as JSON
+    .venv/bin/python scripts/watchdog.py --limit 1800 --interval 30    # forever (run it under pm2)
+    .venv/bin/python scripts/watchdog.py --limit 1800 --once --json    # one check, report as JSON
 
 Every pm2 process with a FLOCK_HEARTBEAT variable is watched (the ecosystem file sets it for the
 validator and the miner). See flock_subnet/ops/watchdog.py.
@@ -28,8 +28,8 @@ from flock_subnet.telemetry import setup_logging  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--limit", type=float, default=float(os.environ.get("FLOCK_WATCHDOG_LIMIT", 900)),
-                   help="seconds without a heartbeat before a restart (default 900)")
+    p.add_argument("--limit", type=float, default=float(os.environ.get("FLOCK_WATCHDOG_LIMIT", 1800)),
+                   help="seconds without a heartbeat before a restart (default 1800)")
     p.add_argument("--interval", type=float, default=float(os.environ.get("FLOCK_WATCHDOG_INTERVAL", 30)),
                    help="seconds between checks (default 30)")
     p.add_argument("--only", default="", help="comma-separated pm2 names to watch (default: all with a heartbeat)")

@@ -1,14 +1,17 @@
 """Restart pm2 processes whose heartbeat went silent (a hung validator or miner).
 
 Every pm2 process started with a `FLOCK_HEARTBEAT` variable (the ecosystem file sets one per
-neuron) is watched. A process counts as hung when it is `online` for pm2 but its last sign of
-life, the later of its last beat and its last (re)start, is older than the limit; the watchdog
-then runs `pm2 restart <name>`. Measuring from the restart gives a fresh process the whole limit
-to reach its first beat, so a slow start is never restarted in a loop.
+neuron) whose heartbeat file exists is watched; a process that never beat at all is left alone
+(its loop is not instrumented). A watched process counts as hung when it is `online` for pm2
+but its last sign of life, the later of its last beat and its last (re)start, is older than the
+limit; the watchdog then runs `pm2 restart <name>`. Measuring from the restart gives a fresh
+process the whole limit to reach its first beat, so a slow start is never restarted in a loop,
+while one that hangs before its first beat is still caught.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -44,7 +47,12 @@ def decide(process: Pm2Process, limit_s: float, now: float) -> WatchDecision:
     if not process.online:
         return WatchDecision(process.name, "skip", None, f"pm2 status is {process.status}")
     record = read_heartbeat(path)
-    beat = float(record["time"]) if record else None  # a beat from before the last restart is older than it
+    if record is not None:
+        beat = float(record["time"])  # a beat from before the last restart is older than it: harmless
+    elif os.path.exists(path):
+        beat = os.path.getmtime(path)  # unreadable record: the file's age still tells
+    else:
+        return WatchDecision(process.name, "skip", None, "it never wrote a heartbeat (its loop does not beat)")
     silent = silence_s(beat, process.started_at, now)
     if silent > limit_s:
         return WatchDecision(process.name, "restart", silent, f"no heartbeat for {silent:.0f}s (limit {limit_s:g}s)")

@@ -40,6 +40,15 @@ def test_without_a_path_nothing_happens(monkeypatch, tmp_path):
     assert read_heartbeat(tmp_path / "x.heartbeat") is not None
 
 
+def test_an_unreadable_heartbeat_counts_by_its_file_age(tmp_path):
+    proc = process(tmp_path, started_at=0.0)
+    path = tmp_path / "n.heartbeat"
+    path.write_text("{torn")
+    os.utime(path, (1990.0, 1990.0))
+    assert decide(proc, limit_s=60, now=2000.0).action == "ok"
+    assert decide(proc, limit_s=5, now=2000.0).action == "restart"
+
+
 def test_unreadable_heartbeats_read_as_none(tmp_path):
     assert read_heartbeat(tmp_path / "missing") is None
     (tmp_path / "garbage").write_text("{not json")
@@ -64,9 +73,13 @@ def test_watchdog_decisions(tmp_path):
     assert decide(process(tmp_path, beat_at=1995.0), limit_s=10, now=2000.0).action == "ok"
     hung = decide(process(tmp_path, beat_at=1900.0), limit_s=10, now=2000.0)
     assert hung.action == "restart" and hung.silent_s == 100.0
-    # never beat, but just (re)started: it gets the whole limit to begin
-    assert decide(process(tmp_path, started_at=1995.0), limit_s=10, now=2000.0).action == "ok"
-    assert decide(process(tmp_path, started_at=1000.0), limit_s=10, now=2000.0).action == "restart"
+    # beat before its last restart: a fresh process gets the whole limit to beat again
+    assert decide(process(tmp_path, started_at=1995.0, beat_at=900.0), limit_s=10, now=2000.0).action == "ok"
+    assert decide(process(tmp_path, started_at=1000.0, beat_at=900.0), limit_s=10, now=2000.0).action == "restart"
+    # never beat at all: not instrumented, left alone
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    assert decide(process(fresh, started_at=1000.0), limit_s=10, now=2000.0).action == "skip"
     assert decide(process(tmp_path, status="stopped", beat_at=0.0), limit_s=10, now=2000.0).action == "skip"
     assert decide(process(tmp_path, with_env=False), limit_s=10, now=2000.0).action == "skip"
 
