@@ -95,8 +95,21 @@ class DeadlineLoop:
             self._loop, self._thread = None, None
         if loop is None:
             return
+        try:  # cancel what is still pending (a background close, a hung read) so nothing leaks
+            asyncio.run_coroutine_threadsafe(_cancel_pending(), loop).result(OUTER_GRACE_S)
+        except Exception:  # noqa: BLE001 - a wedged loop cannot cancel anything; it is abandoned below
+            pass
         loop.call_soon_threadsafe(loop.stop)
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
         if not (thread and thread.is_alive()):
             loop.close()
+
+
+async def _cancel_pending() -> None:
+    current = asyncio.current_task()
+    tasks = [task for task in asyncio.all_tasks() if task is not current]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=1.0)

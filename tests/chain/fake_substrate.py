@@ -8,7 +8,7 @@ websocket. The fake models exactly the storage items, runtime calls and extrinsi
 - reads: `SubtensorModule.{TokenSymbol, Uids, Weights, LastUpdate, CommitRevealWeightsEnabled,
   WeightsSetRateLimit, MinAllowedWeights, MaxWeightsLimit, SubnetEpochConsensus, ValidatorPermit,
   Tempo, RevealPeriodEpochs, LastEpochBlock, PendingEpochAt, SubnetEpochIndex, BlocksSinceLastStep,
-  SubnetOwnerHotkey, NetworksAdded}`, `Commitments.{CommitmentOf, RevealedCommitments}`, runtime
+  SubnetOwnerHotkey, SubnetOwner, NetworksAdded}`, `Commitments.{CommitmentOf, RevealedCommitments}`, runtime
   APIs `SubnetInfoRuntimeApi.{get_metagraph, get_subnet_hyperparams_v3}`, constants
   `Aura.SlotDuration` and `Commitments.MaxFields`. Anything else raises `ChainError` loudly.
 - writes: `Commitments.set_commitment` (hotkey must be registered, `RawN` length exact, at most
@@ -311,6 +311,8 @@ class FakeSubstrate:
     def _storage_map(self, module: str, item: str, params: list) -> list:
         if (module, item) == ("SubtensorModule", "TokenSymbol"):
             return []
+        if (module, item) == ("SubtensorModule", "SubnetOwner"):
+            return [(netuid, subnet.owner_coldkey) for netuid, subnet in sorted(self.subnets.items())]
         subnet = self.subnets.get(int(params[0])) if params else None
         if subnet is None and (module, item) in {
             ("SubtensorModule", "Uids"),

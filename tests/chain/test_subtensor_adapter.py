@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import socket
 import threading
 import time
 
@@ -325,3 +326,40 @@ def test_a_write_without_an_answer_is_reported_not_raised(net, wallets):
     assert not result.ok and result.error is ChainErrorCode.UNAVAILABLE and result.error.is_transient
     fake.hang_submits = False
     assert chain.commit(wallets["miner"], netuid, "hello").ok
+
+
+# ---------------------------------------------------------------------------- the real websocket transport
+
+
+def test_real_transport_connection_refused_is_unavailable():
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    chain = SubtensorChain(f"ws://127.0.0.1:{port}", read_timeout_s=5)
+    try:
+        with pytest.raises(ChainUnavailable, match="unreachable"):
+            chain.block()
+    finally:
+        chain.close()
+
+
+def test_real_transport_to_a_silent_node_is_bounded():
+    """A node that accepts the TCP connection and then never answers (a half-dead websocket)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: [accepted.append(server.accept()[0]) for _ in range(2)], daemon=True).start()
+    chain = SubtensorChain(f"ws://127.0.0.1:{server.getsockname()[1]}", read_timeout_s=READ_TIMEOUT_S)
+    try:
+        for _ in range(2):  # the second call reconnects instead of queueing behind the first
+            started = time.monotonic()
+            with pytest.raises(ChainUnavailable, match="no answer"):
+                chain.metagraph(1)
+            assert time.monotonic() - started < READ_TIMEOUT_S + 5
+        assert chain.reconnects == 2
+    finally:
+        chain.close()
+        server.close()
+        for conn in accepted:
+            conn.close()
