@@ -1,0 +1,77 @@
+"""Setting weights on the real local chain: rate limit, version key, refusals, records."""
+
+from __future__ import annotations
+
+import pytest
+
+from flock_subnet import SPEC_VERSION
+from flock_subnet.chain.base import ChainErrorCode
+from flock_subnet.state import ValidatorState
+from flock_subnet.validation.faults import Backoff
+from flock_subnet.validation.weights import WeightSetter
+from tests.fixtures.chain import NETUID, register_neuron, register_validator
+
+
+@pytest.fixture
+def setup(make_local_chain, make_wallet, chain_owner, tmp_path):
+    chain = make_local_chain("weights", weights_rate_limit=5)
+    validator = make_wallet("validator")
+    vuid = register_validator(chain, validator)
+    miners = [register_neuron(chain, make_wallet(f"miner{i}")) for i in range(2)]
+    state = ValidatorState(tmp_path / "state.db")
+    chain.advance(5)
+    setter = WeightSetter(chain, validator, NETUID, state, Backoff(attempts=2, base_s=0.01))
+    yield chain, setter, state, vuid, miners
+    state.close()
+
+
+def test_sets_weights_with_the_spec_version_and_records_them(setup):
+    chain, setter, state, vuid, (m1, m2) = setup
+    outcome = setter.maybe_set({m1: 0.25, m2: 0.75}, round_block=10)
+    assert outcome.set, outcome.message
+    on_chain = chain.weights(NETUID)[vuid]
+    assert on_chain[m2] == pytest.approx(1.0)
+    assert on_chain[m1] == pytest.approx(1 / 3, abs=1e-4)  # max-upscaled, as subtensor stores them
+    last = state.last_weights()
+    assert last.block == chain.block() and last.version_key == SPEC_VERSION and last.round_block == 10
+    assert last.weights[m2] == pytest.approx(0.75)
+
+
+def test_respects_the_rate_limit_without_calling_the_chain(setup):
+    chain, setter, state, vuid, (m1, m2) = setup
+    assert setter.maybe_set({m1: 1.0}, 10).set
+    again = setter.maybe_set({m2: 1.0}, 10)
+    assert not again.set and "rate limited" in again.message and again.retry_after_blocks == 5
+    assert len(state.weight_sets()) == 1  # no refused attempt was sent
+    assert chain.weights(NETUID)[vuid].get(m2, 0.0) == 0.0
+    chain.advance(5)
+    assert setter.maybe_set({m2: 1.0}, 20).set
+    assert chain.weights(NETUID)[vuid][m2] == pytest.approx(1.0)
+
+
+def test_state_record_blocks_a_second_set_even_if_the_chain_looks_older(setup):
+    chain, setter, state, vuid, (m1, _m2) = setup
+    from flock_subnet.state import WeightSet
+
+    # as if a previous process set weights at this block and died before the chain view refreshed
+    state.record_weights(WeightSet(chain.block(), 10, [m1], [1.0], True, "ok", SPEC_VERSION))
+    outcome = setter.maybe_set({m1: 1.0}, 10)
+    assert not outcome.set and "rate limited" in outcome.message
+
+
+def test_chain_refusal_is_recorded_with_its_code(setup, chain_owner):
+    chain, setter, state, vuid, (m1, _m2) = setup
+    chain.set_hyperparameter(chain_owner, NETUID, "weights_version", SPEC_VERSION + 1)
+    outcome = setter.maybe_set({m1: 1.0}, 10)
+    assert not outcome.set
+    assert outcome.error == ChainErrorCode.INCORRECT_WEIGHT_VERSION.value
+    assert state.weight_sets()[0].ok is False and state.last_weights() is None
+    assert state.counter("weight_sets_failed") == 1
+
+
+def test_nothing_to_reward_and_unregistered(setup, make_wallet, tmp_path):
+    chain, setter, state, vuid, (m1, _m2) = setup
+    assert "nothing to reward" in setter.maybe_set({m1: 0.0}, 10).message
+    stranger = WeightSetter(chain, make_wallet("stranger"), NETUID, state)
+    assert "not registered" in stranger.maybe_set({m1: 1.0}, 10).message
+    assert state.weight_sets() == []
