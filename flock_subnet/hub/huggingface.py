@@ -74,6 +74,7 @@ DEFAULT_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
 _CHUNK = 1 << 20
 _HEX40 = re.compile(r"[0-9a-f]{40}")
+INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
 
 
 # ----- the process-wide HTTP client ------------------------------------------------------------------
@@ -89,11 +90,20 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _default_timeouts() -> dict[str, float]:
+    return {"connect": CONNECT_TIMEOUT_S, "read": DEFAULT_TIMEOUT_S, "write": DEFAULT_TIMEOUT_S, "pool": DEFAULT_TIMEOUT_S}
+
+
 def _request_hook(request: httpx2.Request) -> None:
     if constants.is_offline_mode() and not _is_loopback(request.url.host):
         raise OfflineModeIsEnabled(
             f"Cannot reach {request.url}: offline mode is enabled (HF_HUB_OFFLINE). Unset it to reach this hub."
         )
+    # Some client calls pass `timeout=None` explicitly (no limit at all); give those the defaults.
+    timeouts = request.extensions.get("timeout")
+    if isinstance(timeouts, dict) and None in timeouts.values():
+        defaults = _default_timeouts()
+        request.extensions["timeout"] = {k: defaults.get(k, DEFAULT_TIMEOUT_S) if v is None else v for k, v in timeouts.items()}
 
 
 def _client_factory() -> httpx2.Client:
@@ -127,6 +137,10 @@ def _status_error(response: httpx2.Response, what: str) -> HubError:
     status = response.status_code
     detail = response.headers.get("X-Error-Message") or ""
     said = f" ({detail})" if detail else ""
+    if status == 401 and detail == INVALID_CREDENTIALS:
+        error = Unauthorized(f"{what}: the hub does not accept our token; fix --hub.token / HF_TOKEN")
+        error.fault = "hub"  # our own credentials are wrong: no miner is to blame
+        return error
     if status in (401, 403):
         return Unauthorized(f"{what}: HTTP {status}{said}; check the token and that it may write to this namespace")
     if status == 404:
@@ -321,7 +335,8 @@ class HuggingFaceHub(ModelHub):
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".incomplete")
         digest = hashlib.sha256()
-        blob = hashlib.sha1(b"blob %d\0" % remote.size)  # noqa: S324 (git's blob id, checked for regular files)
+        # git's blob id (sha1) is the only hash a hub lists for small regular files; LFS files have sha256
+        blob = hashlib.sha1(b"blob %d\0" % remote.size) if remote.sha256 is None else None  # noqa: S324
         received = 0
         try:
             with hub_errors(what):
@@ -339,14 +354,15 @@ class HuggingFaceHub(ModelHub):
                             if received > remote.size:
                                 raise IntegrityError(f"{what}: the hub sent more than the {remote.size} bytes it listed")
                             digest.update(chunk)
-                            blob.update(chunk)
+                            if blob is not None:
+                                blob.update(chunk)
                             out.write(chunk)
                             bar.update(len(chunk))
             if received != remote.size:
                 raise IntegrityError(f"{what}: got {received} bytes, the hub listed {remote.size}")
             if remote.sha256 is not None and digest.hexdigest() != remote.sha256:
                 raise IntegrityError(f"{what}: sha256 {digest.hexdigest()} differs from the listed {remote.sha256}")
-            if remote.sha256 is None and remote.blob_id and blob.hexdigest() != remote.blob_id:
+            if blob is not None and remote.blob_id and blob.hexdigest() != remote.blob_id:
                 raise IntegrityError(f"{what}: git blob id {blob.hexdigest()} differs from the listed {remote.blob_id}")
             os.replace(partial, target)
         finally:

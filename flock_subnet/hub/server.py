@@ -116,6 +116,13 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         # Headers and body go out in separate writes; without this, Nagle + delayed ACK add ~40 ms a request.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.track(self.connection)  # type: ignore[attr-defined]
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.untrack(self.connection)  # type: ignore[attr-defined]
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
@@ -127,6 +134,29 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def track(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.add(connection)
+
+    def untrack(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.discard(connection)
+
+    def close_connections(self) -> None:
+        """End kept-alive client connections, so no request reaches a stopped hub."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
 
 class RunningHub:
     """A hub server serving in a background thread. Use as a context manager or call `stop()`."""
@@ -137,7 +167,7 @@ class RunningHub:
         self._faults = faults
         self.root = root
         self.host, self.port = server.server_address[:2]
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"hub-server:{self.port}", daemon=True)
 
     @property
@@ -165,6 +195,7 @@ class RunningHub:
             self._server.shutdown()
             self._thread.join(timeout=10)
         self._server.server_close()
+        self._server.close_connections()
         self.store.close()
 
     def __enter__(self) -> RunningHub:
@@ -218,6 +249,7 @@ def serve_forever(running: RunningHub) -> None:
         running._server.serve_forever(poll_interval=0.2)
     finally:
         running._server.server_close()
+        running._server.close_connections()
         running.store.close()
 
 

@@ -182,3 +182,53 @@ def test_dataset_repo_round_trip(local_hub, tmp_path):
         local_hub.client("bob").files("bob/pool", sha)
     got = datasets.download("bob/pool", sha, tmp_path / "got", allow_patterns=["*.jsonl", "*.parquet"])
     assert tree_bytes(got) == tree_bytes(data)
+    datasets.delete_repo("bob/pool")
+    with pytest.raises(RepoNotFound):
+        datasets.files("bob/pool", sha)
+
+
+def test_a_token_the_hub_rejects_is_not_blamed_on_a_miner(local_hub, tmp_path):
+    from flock_subnet.hub.huggingface import HuggingFaceHub
+
+    local_hub.client("alice").upload(make_checkpoint(tmp_path / "v1", seed=1), "alice/pub", private=False)
+    with pytest.raises(Unauthorized) as info:
+        HuggingFaceHub(local_hub.url, "hf_wrong").files("alice/pub", "main")
+    assert info.value.fault == "hub" and "token" in str(info.value)
+
+
+def test_every_request_has_a_timeout(monkeypatch):
+    import socket
+
+    from huggingface_hub.utils import get_session
+
+    import flock_subnet.hub.huggingface as adapter
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections, never answers
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    try:
+        with pytest.raises(HubUnavailable) as info:
+            adapter.HuggingFaceHub(url, "t", timeout_s=0.3).files("alice/tiny", "main")
+        assert "Timeout" in str(info.value)
+        # calls that pass timeout=None explicitly get the defaults instead of waiting forever
+        monkeypatch.setattr(adapter, "DEFAULT_TIMEOUT_S", 0.3)
+        import httpx2
+
+        with pytest.raises(httpx2.TimeoutException):
+            get_session().get(f"{url}/api/models/alice/tiny", timeout=None)
+    finally:
+        silent.close()
+
+
+def test_offline_mode_still_blocks_remote_hubs_but_not_loopback(local_hub, monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    from flock_subnet.hub.huggingface import HuggingFaceHub
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(HubUnavailable) as info:
+        HuggingFaceHub("http://192.0.2.1:9", None).files("alice/tiny", "main")  # never contacted
+    assert "offline" in str(info.value)
+    sha = local_hub.client("alice").upload(make_checkpoint(tmp_path / "v1", seed=1), "alice/tiny")
+    assert local_hub.client("alice").resolve("alice/tiny", "main") == sha
