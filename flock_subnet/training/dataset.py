@@ -48,12 +48,16 @@ def load_samples(competition: Competition, data_file: Path | None, num_samples: 
 
 
 def encode_samples(tokenizer: Any, samples: list[Any], max_length: int) -> EncodedSet:
-    """Encode every sample; drop those left without answer tokens after truncation."""
-    from flock_subnet.data import encode_chat
+    """Encode every sample; drop those whose answer does not fit `max_length` tokens."""
+    from flock_subnet.data import SampleTooLong, encode_chat
 
     encoded = EncodedSet([], [], [], [])
     for sample in samples:
-        item = encode_chat(tokenizer, sample, max_length)
+        try:
+            item = encode_chat(tokenizer, sample, max_length)
+        except SampleTooLong:
+            encoded.dropped += 1
+            continue
         count = answer_token_count(item.labels)
         if count == 0:
             encoded.dropped += 1
