@@ -181,18 +181,15 @@ def epoch(p: Prepared) -> EpochResult:
             [(j, (u << FRAC) // U16_MAX) for j, u in row if p.bond_kept(j)] for row in p.bond_rows
         ]
         if params.liquid_alpha and any(consensus):
-            alpha_low = fixed.u16_to_proportion(params.alpha_low_u16)
-            alpha_high = fixed.u16_to_proportion(params.alpha_high_u16)
-            steep = fixed.from_int(params.alpha_sigmoid_steepness)
+            liquid = fixed.LiquidAlpha(
+                fixed.u16_to_proportion(params.alpha_low_u16),
+                fixed.u16_to_proportion(params.alpha_high_u16),
+                fixed.from_int(params.alpha_sigmoid_steepness),
+            )
             alphas = []
             for row, old_row in zip(weights_for_bonds, old):
                 old_map = dict(old_row)
-                alphas.append(
-                    [
-                        fixed.alpha_sigmoid(consensus[j], w, old_map.get(j, 0), alpha_low, alpha_high, steep)
-                        for j, w in row
-                    ]
-                )
+                alphas.append([liquid(consensus[j], w, old_map.get(j, 0)) for j, w in row])
             ema = ema_liquid_sparse(weights_for_bonds, old, alphas)
         else:
             ema = ema_sparse(weights_for_bonds, old, fixed.bonds_ema_alpha(params.bonds_moving_average))
@@ -295,3 +292,19 @@ def _interpolate(first: Rows, second: Rows, ratio: int) -> Rows:
                 row.append((j, value))
         out.append(row)
     return out
+
+
+def weighted_median_col(stake: list[int], rows: Rows, columns: int, majority: int) -> list[int]:
+    """`weighted_median_col_sparse`: consensus per column for raw stakes and sparse score rows."""
+    voters = [i for i, s in enumerate(stake) if s > 0]
+    cols = [[0] * len(voters) for _ in range(columns)]
+    for k, i in enumerate(voters):
+        for j, v in rows[i] if i < len(rows) else ():
+            cols[j][k] = v
+    return weighted_median_columns([stake[i] for i in voters], cols, majority, normalize)
+
+
+def mat_ema_alpha_sparse(new: Rows, old: Rows, alpha: list[list[int]]) -> Rows:
+    """`mat_ema_alpha_sparse` with a dense alpha matrix (alpha[i][j] for every column j)."""
+    per_entry = [[alpha[i][j] for j, _ in row] for i, row in enumerate(new)]
+    return ema_liquid_sparse(new, old, per_entry)

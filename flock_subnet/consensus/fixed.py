@@ -82,7 +82,8 @@ def proportion_to_u16(raw: int) -> int:
 def exp(raw: int) -> int | None:
     """substrate-fixed `exp`: Taylor series to the 31st term, 1/exp(|x|) for negatives.
 
-    Returns None where the library reports an error (overflow).
+    Returns None where the library reports an error (overflow). Once a term floors to 0 every
+    later term is 0 too, so the loop stops there with the same result.
     """
     if raw == 0:
         return ONE
@@ -96,7 +97,9 @@ def exp(raw: int) -> int | None:
         term = (term * x) >> FRAC
         if term > I32F32_MAX:
             return None
-        term = term // i
+        term //= i
+        if not term:
+            break
         result += term
         if result > I32F32_MAX:
             return None
@@ -123,13 +126,39 @@ def clamp(raw: int, lo: int, hi: int) -> int:
 
 def alpha_sigmoid(consensus: int, weight: int, bond: int, alpha_low: int, alpha_high: int, steepness: int) -> int:
     """Liquid alpha of one validator-miner entry (all arguments raw I32F32, steepness too)."""
-    diff_buy = clamp(weight - consensus, 0, ONE)
-    diff_sell = clamp(bond - weight, 0, ONE)
-    combined = diff_buy if weight >= bond else diff_sell
-    factor = div(steepness, from_int(-100))
-    sigmoid = div(ONE, ONE + exp_safe(mul(factor, combined - HALF)))
-    alpha = alpha_low + mul(sigmoid, alpha_high - alpha_low)
-    return clamp(alpha, alpha_low, alpha_high)
+    return LiquidAlpha(alpha_low, alpha_high, steepness)(consensus, weight, bond)
+
+
+class LiquidAlpha:
+    """`alpha_sigmoid` with its constants bound once; results cached by the sigmoid's input.
+
+    alpha = clamp(low + sigmoid(d) * (high - low), low, high) with sigmoid(d) =
+    1 / (1 + exp_safe((steepness / -100) * (d - 1/2))), where d = clamp(w - c, 0, 1) when
+    w >= b (buying) and clamp(b - w, 0, 1) otherwise (selling).
+    """
+
+    def __init__(self, alpha_low: int, alpha_high: int, steepness: int) -> None:
+        self.low = alpha_low
+        self.high = alpha_high
+        self.span = alpha_high - alpha_low
+        self.factor = div(steepness, from_int(-100))
+        self.cache: dict[int, int] = {}
+
+    def of_diff(self, diff: int) -> int:
+        alpha = self.cache.get(diff)
+        if alpha is None:
+            sigmoid = div(ONE, ONE + exp_safe((self.factor * (diff - HALF)) >> FRAC))
+            alpha = clamp(self.low + ((sigmoid * self.span) >> FRAC), self.low, self.high)
+            self.cache[diff] = alpha
+        return alpha
+
+    def __call__(self, consensus: int, weight: int, bond: int) -> int:
+        if weight >= bond:
+            diff = weight - consensus
+        else:
+            diff = bond - weight
+        diff = 0 if diff < 0 else ONE if diff > ONE else diff
+        return self.of_diff(diff)
 
 
 def bonds_ema_alpha(bonds_moving_average: int) -> int:
