@@ -48,6 +48,7 @@ MAX_FILES = 256  # far more than any checkpoint needs (a sharded 0.5B model has 
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz")
 _CODE_SUFFIXES = (".py", ".pyc", ".so", ".dll", ".dylib", ".sh", ".ipynb")
 _MAX_LISTED = 8
+_REFERENCE_MEMO: dict[tuple[str, str, str | None], dict[str, bytes]] = {}
 
 
 class AdmissionError(FlockError):
@@ -288,14 +289,22 @@ def check_model_dir(
 def load_reference_files(
     competition: Competition, cache_dir: str | Path | None = None, hub: ModelHub | None = None
 ) -> dict[str, bytes]:
-    """The base model's `config.json` and tokenizer files, by name, from the tiny-model kit or the hub."""
+    """The base model's `config.json` and tokenizer files, by name, from the tiny-model kit or the hub.
+
+    The base is built or downloaded into `cache_dir` (`modelkit.base_model_dir`). Without a
+    `cache_dir` it goes to a temporary folder and the result is remembered for the life of the
+    process, keyed by the base model.
+    """
     import tempfile
 
     from flock_subnet import modelkit
 
     if cache_dir is None:
-        with tempfile.TemporaryDirectory(prefix="flock-base-") as tmp:
-            return load_reference_files(competition, tmp, hub)
+        key = (competition.base.repo_id, competition.base.revision, competition.base.tiny)
+        if key not in _REFERENCE_MEMO:
+            with tempfile.TemporaryDirectory(prefix="flock-base-") as tmp:
+                _REFERENCE_MEMO[key] = load_reference_files(competition, tmp, hub)
+        return dict(_REFERENCE_MEMO[key])
     base = Path(modelkit.base_model_dir(competition, Path(cache_dir), hub=hub))
     wanted = ("config.json",) + checkpoint.TOKENIZER_FILES
     reference = {name: (base / name).read_bytes() for name in wanted if (base / name).is_file()}

@@ -408,3 +408,10 @@ def test_production_competition_limits_apply_to_listings():
     assert check_remote_files(listing, QWEN_05B) == []
     listing = [_remote("config.json"), _remote("model.safetensors", 3 * 1024**3)]
     assert len(check_remote_files(listing, QWEN_05B)) == 2
+
+
+def test_reference_files_without_a_cache_dir_are_built_once_per_process(reference_files):
+    first = load_reference_files(LOCAL)
+    assert first == reference_files  # the kit builds the same base in a temporary folder
+    first["tokenizer.json"] = b"tampered"
+    assert load_reference_files(LOCAL) == reference_files  # remembered, and callers get their own copy
