@@ -146,26 +146,28 @@ class Request:
     def form(self, limit: int = MAX_JSON_BYTES) -> dict[str, list[str]]:
         raw = self.body(limit).decode("utf-8", "replace")
         if raw.lstrip().startswith("{"):
-            data = json.loads(raw)
-            return {k: v if isinstance(v, list) else [v] for k, v in data.items()}
+            try:
+                data = json.loads(raw)
+            except ValueError as exc:
+                raise ApiError(400, f"request body is not valid JSON: {exc}") from None
+            return {str(k): [str(x) for x in v] if isinstance(v, list) else [str(v)] for k, v in data.items()}
         return parse_qs(raw, keep_blank_values=True)
 
     def lines(self, limit: int, max_line: int) -> Iterator[bytes]:
         """Newline-separated records of the body (NDJSON), each at most `max_line` bytes."""
-        buffer = b""
+        buffer = bytearray()
         for piece in self.chunks(limit):
+            start = len(buffer)
             buffer += piece
-            while True:
-                cut = buffer.find(b"\n")
-                if cut < 0:
-                    break
-                line, buffer = buffer[:cut], buffer[cut + 1:]
-                if line.strip():
-                    yield line
+            cut = buffer.find(b"\n", start)
+            if cut >= 0:
+                *lines, rest = bytes(buffer).split(b"\n")
+                buffer = bytearray(rest)
+                yield from (line for line in lines if line.strip())
             if len(buffer) > max_line:
                 raise ApiError(413, f"a body line is over the {max_line}-byte limit")
         if buffer.strip():
-            yield buffer
+            yield bytes(buffer)
 
 
 @dataclass
