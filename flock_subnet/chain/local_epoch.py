@@ -103,12 +103,7 @@ def catch_up(conn: sqlite3.Connection, block: int) -> int:
     """Run every epoch due at or before `block`, oldest first. Returns how many ran."""
     ran = 0
     while (due := _due_subnet(conn, block)) is not None:
-        try:
-            run_subnet_epoch(conn, due[0], due[1])
-        except NotImplementedError:  # consensus package not complete yet: the slot passes unpaid
-            conn.execute(
-                "UPDATE subnets SET last_epoch_block = ?, epoch_index = epoch_index + 1 WHERE netuid = ?", (due[1], due[0])
-            )
+        run_subnet_epoch(conn, due[0], due[1])
         ran += 1
     return ran
 
