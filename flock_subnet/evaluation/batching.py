@@ -1,0 +1,95 @@
+"""Pure batch planning for evaluation: shared prefixes once, length-sorted, a token budget per batch.
+
+The evaluator never computes anything it does not need:
+- the last token of a sample is not fed (nothing after it is scored);
+- samples are grouped by a shared token prefix (the chat header, the system prompt and the
+  task's instruction are the same for many samples); a batch runs its common prefix once and
+  reuses its keys and values for every row;
+- inside a group samples are sorted by length, so a batch pads only a few tokens;
+- a batch holds at most `max_tokens` padded tokens (rows x width), at least one sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Batch:
+    indices: tuple[int, ...]  # sample indices, in row order
+    prefix: int  # tokens shared by every row, computed once
+    width: int  # padded length of the rows after the prefix
+
+    @property
+    def padded_tokens(self) -> int:
+        return self.prefix + len(self.indices) * self.width
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _groups(sequences: list[list[int]], min_group: int) -> list[list[int]]:
+    """Runs of lexicographically sorted samples that share more than the prefix common to all."""
+    order = sorted(range(len(sequences)), key=lambda i: (sequences[i], i))
+    if len(order) < 2:
+        return [order] if order else []
+    links = [common_prefix(sequences[a], sequences[b]) for a, b in zip(order, order[1:])]
+    floor = min(links)
+    runs: list[list[int]] = [[order[0]]]
+    for link, index in zip(links, order[1:]):
+        if link > floor:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    big = [run for run in runs if len(run) >= min_group]
+    rest = [i for run in runs if len(run) < min_group for i in run]
+    return big + ([rest] if rest else [])
+
+
+def plan_batches(
+    sequences: list[list[int]],
+    max_prefix: list[int],
+    max_tokens: int,
+    share_prefixes: bool = True,
+    min_group: int = 4,
+) -> list[Batch]:
+    """Batches covering every sample once.
+
+    `sequences[i]` are the tokens sample i feeds to the model; `max_prefix[i]` is how many of
+    its leading tokens may be shared (the hidden state of every scored position must come
+    from the rows, so it is the position of the first needed hidden state).
+    """
+    groups = _groups(sequences, min_group) if share_prefixes else [list(range(len(sequences)))]
+    batches: list[Batch] = []
+    for group in groups:
+        group = sorted(group, key=lambda i: (len(sequences[i]), i))
+        shared = _shared(sequences, max_prefix, group) if share_prefixes else 0
+        rows: list[int] = []
+        for index in group:
+            width = len(sequences[index]) - shared
+            if rows and (len(rows) + 1) * width > max_tokens:
+                batches.append(_batch(sequences, max_prefix, rows, share_prefixes))
+                rows = []
+            rows.append(index)
+        if rows:
+            batches.append(_batch(sequences, max_prefix, rows, share_prefixes))
+    return batches
+
+
+def _shared(sequences: list[list[int]], max_prefix: list[int], rows: list[int]) -> int:
+    first = sequences[rows[0]]
+    shared = min(max_prefix[i] for i in rows)
+    for index in rows[1:]:
+        shared = min(shared, common_prefix(first, sequences[index]))
+    return max(shared, 0)
+
+
+def _batch(sequences: list[list[int]], max_prefix: list[int], rows: list[int], share_prefixes: bool) -> Batch:
+    prefix = _shared(sequences, max_prefix, rows) if share_prefixes and len(rows) > 1 else 0
+    width = max(len(sequences[i]) for i in rows) - prefix
+    return Batch(indices=tuple(rows), prefix=prefix, width=width)

@@ -1,0 +1,247 @@
+"""Batched, length-bucketed, answer-only loss of a causal language model.
+
+`evaluate_loss(model_dir, samples, competition)` loads the checkpoint from disk (safetensors
+only, no remote code, no network), encodes the samples with `data.encode_chat` and its own
+tokenizer, and scores them in batches planned by `batching.plan_batches`:
+
+- each batch runs its shared prefix once and reuses the keys/values for all its rows;
+- the decoder's hidden states are gathered at the positions that predict answer tokens only,
+  and the language-model head is applied to those rows only: no full-vocabulary logits at
+  prompt positions;
+- float32 on CPU, bfloat16 with SDPA attention on CUDA; `torch.inference_mode`; the same
+  plan and the same arithmetic on every run.
+
+The loss is the token mean over answer tokens (see `result.EvalResult`). Failures that come
+from the model's own files or numbers raise `ModelFault`; out-of-memory and accelerator
+failures raise `EvaluatorFault`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flock_subnet.competitions import Competition
+from flock_subnet.data.encoding import IGNORE_INDEX, EncodedSample, encode_chat
+from flock_subnet.data.samples import ChatSample
+from flock_subnet.evaluation.batching import Batch, plan_batches
+from flock_subnet.evaluation.errors import EvaluatorFault, ModelFault, is_resource_failure
+from flock_subnet.evaluation.result import EvalResult
+
+# Logit transforms the head-only path would miss; models that declare one are scored with full logits.
+_LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
+
+
+@dataclass
+class LossTotals:
+    """Per-sample sums of answer-token cross-entropy and answer-token counts."""
+
+    loss_sums: list[float]
+    token_counts: list[int]
+
+    @property
+    def loss(self) -> float:
+        tokens = sum(self.token_counts)
+        return sum(self.loss_sums) / tokens if tokens else float("nan")
+
+
+def resolve_device(device: str | None) -> str:
+    import torch
+
+    if device in (None, "", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise EvaluatorFault(f"device {device!r} was requested but CUDA is not available here")
+    return str(device)
+
+
+def _blame(exc: BaseException, what: str) -> Exception:
+    if isinstance(exc, (ModelFault, EvaluatorFault)):
+        return exc
+    if is_resource_failure(exc):
+        return EvaluatorFault(f"{what} ran out of memory or hit an accelerator failure: {exc}")
+    return ModelFault(f"{what} failed: {type(exc).__name__}: {exc}")
+
+
+def load_model(model_dir: str | Path, device: str | None = None) -> tuple[Any, Any, str]:
+    """(model, tokenizer, device) from a checkpoint folder; `ModelFault` if its files do not load."""
+    folder = Path(model_dir)
+    if not folder.is_dir():
+        raise EvaluatorFault(f"model folder {folder} does not exist; download or admit the model first")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = resolve_device(device)
+    on_gpu = device.startswith("cuda")
+    try:
+        torch.manual_seed(0)  # weights a checkpoint lacks are initialised the same way everywhere
+        model = AutoModelForCausalLM.from_pretrained(
+            folder,
+            trust_remote_code=False,
+            use_safetensors=True,
+            local_files_only=True,
+            dtype=torch.bfloat16 if on_gpu else torch.float32,
+            attn_implementation="sdpa",
+        )
+        model.to(device)
+        model.eval()
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
+    except Exception as exc:
+        raise _blame(exc, "loading the model") from exc
+    return model, tokenizer, device
+
+
+def encode_samples(tokenizer: Any, samples: Sequence[ChatSample], max_length: int) -> list[EncodedSample]:
+    try:
+        return [encode_chat(tokenizer, sample, max_length) for sample in samples]
+    except Exception as exc:
+        raise _blame(exc, "tokenizing the samples with the model's tokenizer") from exc
+
+
+def _head_only(model: Any) -> bool:
+    config = model.config
+    if any(getattr(config, name, None) not in (None, 1, 1.0) for name in _LOGIT_TRANSFORMS):
+        return False
+    return hasattr(model, model.base_model_prefix) and model.get_output_embeddings() is not None
+
+
+def _scored_positions(sample: EncodedSample) -> tuple[list[int], list[int]]:
+    """(positions whose hidden state predicts an answer token, those answer tokens)."""
+    positions, targets = [], []
+    for t in range(1, len(sample.labels)):
+        if sample.labels[t] != IGNORE_INDEX:
+            positions.append(t - 1)
+            targets.append(sample.labels[t])
+    return positions, targets
+
+
+def score_encoded(
+    model: Any,
+    encoded: Sequence[EncodedSample],
+    max_batch_tokens: int = 4096,
+    share_prefixes: bool = True,
+    pad_token_id: int = 0,
+) -> LossTotals:
+    """Answer-token cross-entropy sums of every sample, batched; the model is used as loaded."""
+    import torch
+    import torch.nn.functional as F
+
+    device = next(model.parameters()).device
+    scored = [_scored_positions(sample) for sample in encoded]
+    # Feed each sample only up to its last needed hidden state.
+    sequences = [list(s.input_ids[: positions[-1] + 1]) if positions else [] for s, (positions, _) in zip(encoded, scored)]
+    live = [i for i, (positions, _) in enumerate(scored) if positions]
+    head_only = _head_only(model)
+    plan = plan_batches(
+        [sequences[i] for i in live],
+        [scored[i][0][0] for i in live],
+        max_batch_tokens,
+        share_prefixes=share_prefixes and head_only,
+    )
+    loss_sums = [0.0] * len(encoded)
+    counts = [len(targets) for _, targets in scored]
+    with torch.inference_mode():
+        for batch in plan:
+            rows = [live[i] for i in batch.indices]
+            per_token, owners = _score_batch(model, batch, rows, sequences, scored, pad_token_id, head_only, device, F, torch)
+            values = per_token.double().cpu().tolist()
+            for owner, value in zip(owners, values):
+                loss_sums[owner] += value
+    return LossTotals(loss_sums=loss_sums, token_counts=counts)
+
+
+def _score_batch(model, batch: Batch, rows, sequences, scored, pad_token_id, head_only, device, F, torch):
+    prefix, width = batch.prefix, batch.width
+    ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
+    for r, owner in enumerate(rows):
+        tail = sequences[owner][prefix:]
+        ids[r, : len(tail)] = torch.tensor(tail, dtype=torch.long)
+    ids = ids.to(device)
+    position_ids = torch.arange(prefix, prefix + width, device=device).unsqueeze(0).expand(len(rows), -1)
+    row_index, col_index, targets, owners = [], [], [], []
+    for r, owner in enumerate(rows):
+        positions, answer = scored[owner]
+        row_index.extend([r] * len(positions))
+        col_index.extend(p - prefix for p in positions)
+        targets.extend(answer)
+        owners.extend([owner] * len(positions))
+    rows_t = torch.tensor(row_index, device=device)
+    cols_t = torch.tensor(col_index, device=device)
+    targets_t = torch.tensor(targets, device=device)
+    if head_only:
+        decoder = getattr(model, model.base_model_prefix)
+        cache = None
+        if prefix:
+            from transformers import DynamicCache
+
+            cache = DynamicCache(config=model.config)
+            head_ids = torch.tensor([sequences[rows[0]][:prefix]], dtype=torch.long, device=device)
+            decoder(input_ids=head_ids, past_key_values=cache, use_cache=True)
+            cache.batch_repeat_interleave(len(rows))
+        hidden = decoder(
+            input_ids=ids, position_ids=position_ids, past_key_values=cache, use_cache=cache is not None
+        ).last_hidden_state
+        logits = model.get_output_embeddings()(hidden[rows_t, cols_t])
+    else:
+        logits = model(input_ids=ids, position_ids=position_ids, use_cache=False).logits[rows_t, cols_t]
+    per_token = F.cross_entropy(logits.float(), targets_t, reduction="none")
+    return per_token, owners
+
+
+def _result(
+    encoded: Sequence[EncodedSample], totals: LossTotals, seconds: float, load_seconds: float, device: str, dtype: str
+) -> EvalResult:
+    tokens = sum(len(s.input_ids) for s in encoded)
+    by_task: dict[str, list[float]] = {}
+    sample_means = []
+    for sample, loss_sum, count in zip(encoded, totals.loss_sums, totals.token_counts):
+        if count:
+            entry = by_task.setdefault(sample.task, [0.0, 0])
+            entry[0] += loss_sum
+            entry[1] += count
+            sample_means.append(loss_sum / count)
+    return EvalResult(
+        loss=totals.loss,
+        samples=len(encoded),
+        tokens=tokens,
+        tokens_per_s=tokens / seconds if seconds > 0 else float("inf"),
+        seconds=seconds,
+        per_task={task: s / n for task, (s, n) in sorted(by_task.items())},
+        answer_tokens=sum(totals.token_counts),
+        sample_loss=sum(sample_means) / len(sample_means) if sample_means else float("nan"),
+        load_seconds=load_seconds,
+        device=device,
+        dtype=dtype,
+    )
+
+
+def evaluate_loss(
+    model_dir: str | Path,
+    samples: Sequence[ChatSample],
+    competition: Competition,
+    device: str | None = None,
+    max_batch_tokens: int | None = None,
+) -> EvalResult:
+    """Load `model_dir` and return its answer-only loss on `samples` (in this process)."""
+    if not samples:
+        raise EvaluatorFault("no samples to evaluate")
+    started = time.perf_counter()
+    model, tokenizer, device = load_model(model_dir, device)
+    encoded = encode_samples(tokenizer, samples, competition.sequence_length)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    budget = max_batch_tokens or competition.eval_batch_tokens
+    load_seconds = time.perf_counter() - started
+    scoring_started = time.perf_counter()
+    try:
+        totals = score_encoded(model, encoded, budget, pad_token_id=pad)
+    except Exception as exc:
+        raise _blame(exc, "the model's forward pass") from exc
+    seconds = time.perf_counter() - scoring_started
+    result = _result(encoded, totals, seconds, load_seconds, device, str(next(model.parameters()).dtype).replace("torch.", ""))
+    if not math.isfinite(result.loss):
+        raise ModelFault(f"the model's loss is not finite ({result.loss}); its weights or config produce NaN/inf")
+    return result

@@ -1,0 +1,98 @@
+"""The evaluation worker: `python -m flock_subnet.evaluation.worker --model-dir D --competition ID --seed N --result F`.
+
+It runs in its own process (started by `sandbox.evaluate_in_sandbox`), caps its own address
+space before importing anything heavy, loads the model from disk itself, builds the round's
+hidden samples from the seed, evaluates, and writes one JSON object to the result file
+(atomically): `{"status": "ok", "result": {...}}`, or `{"status": "model_fault" |
+"evaluator_fault", "error": "..."}`. Nothing is pickled between the processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+STATUS_OK = "ok"
+STATUS_MODEL_FAULT = "model_fault"
+STATUS_EVALUATOR_FAULT = "evaluator_fault"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m flock_subnet.evaluation.worker")
+    parser.add_argument("--model-dir", required=True)
+    parser.add_argument("--competition", required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--result", required=True, help="file to write the JSON outcome to")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--memory-limit-mb", type=int, default=None)
+    parser.add_argument("--samples-file", default=None, help="JSONL of samples to score instead of the hidden round")
+    parser.add_argument("--samples", type=int, default=None, help="number of hidden samples (default: the competition's)")
+    return parser
+
+
+def limit_memory(megabytes: int | None) -> None:
+    """Cap this process's address space (Linux `RLIMIT_AS`); allocations past it raise MemoryError."""
+    if not megabytes:
+        return
+    import resource
+
+    limit = int(megabytes) * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _write(path: Path, payload: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload))
+    os.replace(tmp, path)
+
+
+def run(args: argparse.Namespace) -> dict:
+    from flock_subnet.competitions import get_competition
+    from flock_subnet.data import hidden_samples, load_chat_file
+    from flock_subnet.evaluation.loss import evaluate_loss
+
+    competition = get_competition(args.competition)
+    if args.samples_file:
+        samples = load_chat_file(args.samples_file)
+    else:
+        samples = hidden_samples(competition, args.seed, n=args.samples)
+    result = evaluate_loss(Path(args.model_dir), samples, competition, device=args.device)
+    return {"status": STATUS_OK, "result": result.to_dict()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    result_path = Path(args.result)
+    try:
+        limit_memory(args.memory_limit_mb)
+        payload = run(args)
+    except BaseException as exc:  # every failure becomes a classified outcome
+        payload = _classify(exc)
+    try:
+        _write(result_path, payload)
+    except OSError as exc:
+        print(f"cannot write the result file {result_path}: {exc}", file=sys.stderr)
+        return 3
+    return 0 if payload["status"] == STATUS_OK else 1
+
+
+def _classify(exc: BaseException) -> dict:
+    status = STATUS_EVALUATOR_FAULT
+    try:
+        from flock_subnet.evaluation.errors import ModelFault
+
+        if isinstance(exc, ModelFault):
+            status = STATUS_MODEL_FAULT
+    except BaseException:  # even importing failed (e.g. no memory): the evaluator's fault
+        pass
+    return {"status": status, "error": f"{type(exc).__name__}: {exc}"[:4000]}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
