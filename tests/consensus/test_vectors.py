@@ -118,9 +118,10 @@ def test_float_mode_agrees_with_exact_mode(vector):
                 assert abs(x - y) <= max(2, 1e-6 * step.inputs.rao_emission), (step.label, key)
 
 
-@pytest.mark.parametrize("vector", MEDIAN_VECTORS, ids=lambda v: v["id"])
-def test_weighted_median_vectors_bit_exact(vector):
-    for case in vector["cases"]:
+def test_weighted_median_vectors_bit_exact():
+    cases = [c for v in MEDIAN_VECTORS for c in v["cases"]]
+    assert cases, "the public vectors carry weighted-median cases"
+    for case in cases:
         stake = [fixed.from_f32(s) for s in case["stake"]]
         rows = [[(j, fixed.from_f32(w)) for j, w in enumerate(row)] for row in case["weights"]]
         columns = len(case["weights"][0])
