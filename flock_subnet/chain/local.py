@@ -11,6 +11,7 @@ history. Rules live in `local_ops.py`, epochs in `local_epoch.py`, storage in `l
 
 from __future__ import annotations
 
+import operator
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -27,19 +28,18 @@ from flock_subnet.chain.base import (
     CommitmentRecord,
     Hyperparameters,
     Metagraph,
-    NeuronInfo,
     U16_MAX,
 )
 from flock_subnet.chain.local_clock import MANUAL, WALL, Clock, ManualClock, WallClock, wall_block
-from flock_subnet.chain.local_epoch import EpochRecord, catch_up, load_epoch_history
+from flock_subnet.chain.local_epoch import EpochRecord, catch_up, epoch_due, load_epoch_history
 from flock_subnet.chain.local_rules import (
     COMMITMENT_MAX_BYTES,
     DEFAULT_DELEGATE_TAKE_U16,
     RuleViolation,
-    activity_cutoff_blocks,
     block_hash,
     check_weight_input,
 )
+from flock_subnet.chain.local_views import build_hyperparameters, build_metagraph
 from flock_subnet.chain.local_store import SCHEMA_VERSION, Store, add_balance, balance_of, get_meta, set_meta, stake_of
 from flock_subnet.chain.signing import sign_call, verify_call
 from flock_subnet.errors import FlockError
@@ -142,7 +142,7 @@ class LocalChain(Chain):
         """The current block, after running any epoch that is due (in one write if one is)."""
         with self._store.read() as conn:
             block = self._block_in(conn)
-            due = _epoch_due(conn, block)
+            due = epoch_due(conn, block)
         if due:
             with self._store.write() as conn:
                 block = self._block_in(conn)
@@ -175,6 +175,13 @@ class LocalChain(Chain):
                 f"signature on {call} does not verify for {signed.signer}; the wallet's key does not own that address",
             )
         return signed.signer
+
+    def _signed_by(self, keypair: Any, call: str, params: dict[str, Any]) -> str:
+        """`_verified` for admin calls: a bad signature raises `ChainError(BadSignature)`."""
+        try:
+            return self._verified(keypair, call, params)
+        except RuleViolation as exc:
+            raise ChainError(exc.code, exc.message) from None
 
     def _admin(self, fn: Callable[[Any, int], Any]) -> Any:
         """Run an admin write; refusals raise `ChainError` with the chain's error name."""
@@ -213,31 +220,19 @@ class LocalChain(Chain):
     def create_subnet(self, owner_wallet: Any, netuid: int | None = None, **hyperparameters: Any) -> int:
         """Create a subnet owned by `owner_wallet` (its hotkey becomes uid 0). Returns the netuid."""
         hotkey = owner_wallet.hotkey.ss58_address
-        try:
-            coldkey = self._verified(
-                owner_wallet.coldkey,
-                "register_network",
-                {"netuid": netuid, "hotkey": hotkey, "hyperparameters": {k: str(v) for k, v in hyperparameters.items()}},
-            )
-        except RuleViolation as exc:
-            raise ChainError(exc.code, exc.message) from None
+        params = {"netuid": netuid, "hotkey": hotkey, "hyperparameters": {k: str(v) for k, v in hyperparameters.items()}}
+        coldkey = self._signed_by(owner_wallet.coldkey, "register_network", params)
         return self._admin(lambda conn, block: ops.create_subnet(conn, coldkey, hotkey, netuid, block, hyperparameters))
 
     def set_hyperparameter(self, owner_wallet: Any, netuid: int, name: str, value: Any) -> Any:
         """Change one hyperparameter; only the subnet owner's coldkey may. Returns the stored value."""
-        try:
-            coldkey = self._verified(owner_wallet.coldkey, "sudo_set", {"netuid": netuid, "name": name, "value": str(value)})
-        except RuleViolation as exc:
-            raise ChainError(exc.code, exc.message) from None
+        coldkey = self._signed_by(owner_wallet.coldkey, "sudo_set", {"netuid": netuid, "name": name, "value": str(value)})
         return self._admin(lambda conn, block: ops.set_hyperparameter(conn, coldkey, netuid, name, value))
 
     def register(self, wallet: Any, netuid: int) -> int:
         """Burned registration of the wallet's hotkey, paid by its coldkey. Returns the uid."""
         hotkey = wallet.hotkey.ss58_address
-        try:
-            coldkey = self._verified(wallet.coldkey, "burned_register", {"netuid": netuid, "hotkey": hotkey})
-        except RuleViolation as exc:
-            raise ChainError(exc.code, exc.message) from None
+        coldkey = self._signed_by(wallet.coldkey, "burned_register", {"netuid": netuid, "hotkey": hotkey})
         return self._admin(lambda conn, block: ops.register(conn, coldkey, hotkey, netuid, block))
 
     def add_stake(self, coldkey_wallet: Any, hotkey_ss58: str, netuid: int, amount_rao: int) -> int:
@@ -246,28 +241,19 @@ class LocalChain(Chain):
         Returns the coldkey's stake on that hotkey afterwards.
         """
         params = {"netuid": netuid, "hotkey": hotkey_ss58, "amount": int(amount_rao)}
-        try:
-            coldkey = self._verified(coldkey_wallet.coldkey, "add_stake", params)
-        except RuleViolation as exc:
-            raise ChainError(exc.code, exc.message) from None
+        coldkey = self._signed_by(coldkey_wallet.coldkey, "add_stake", params)
         return self._admin(lambda conn, block: ops.move_stake_in(conn, coldkey, hotkey_ss58, netuid, int(amount_rao)))
 
     def remove_stake(self, coldkey_wallet: Any, hotkey_ss58: str, netuid: int, amount_rao: int) -> int:
         """Unstake back to the coldkey's free balance. Returns the stake left."""
         params = {"netuid": netuid, "hotkey": hotkey_ss58, "amount": int(amount_rao)}
-        try:
-            coldkey = self._verified(coldkey_wallet.coldkey, "remove_stake", params)
-        except RuleViolation as exc:
-            raise ChainError(exc.code, exc.message) from None
+        coldkey = self._signed_by(coldkey_wallet.coldkey, "remove_stake", params)
         return self._admin(lambda conn, block: ops.move_stake_out(conn, coldkey, hotkey_ss58, netuid, int(amount_rao)))
 
     def set_delegate_take(self, coldkey_wallet: Any, hotkey_ss58: str, take: float) -> int:
         """Set a validator hotkey's take (a fraction up to 0.18). Returns it as u16."""
         take_u16 = int(round(float(take) * U16_MAX)) if float(take) <= 1.0 else int(take)
-        try:
-            coldkey = self._verified(coldkey_wallet.coldkey, "set_take", {"hotkey": hotkey_ss58, "take": take_u16})
-        except RuleViolation as exc:
-            raise ChainError(exc.code, exc.message) from None
+        coldkey = self._signed_by(coldkey_wallet.coldkey, "set_take", {"hotkey": hotkey_ss58, "take": take_u16})
         self._admin(lambda conn, block: ops.set_delegate_take(conn, coldkey, hotkey_ss58, take_u16))
         return take_u16
 
@@ -354,32 +340,7 @@ class LocalChain(Chain):
         block = self._sync()
         with self._store.read() as conn:
             self._reading(lambda: ops.subnet_row(conn, netuid))
-            rows = conn.execute(
-                "SELECT n.uid, n.hotkey, n.coldkey, n.validator_permit, n.incentive, n.dividends, n.emission, "
-                "n.last_update, n.block_at_registration, n.consensus, n.validator_trust, n.active, "
-                "(SELECT COALESCE(SUM(s.amount), 0) FROM stakes s WHERE s.netuid = n.netuid AND s.hotkey = n.hotkey) "
-                "FROM neurons n WHERE n.netuid = ? ORDER BY n.uid",
-                (netuid,),
-            ).fetchall()
-        neurons = tuple(
-            NeuronInfo(
-                uid=int(r[0]),
-                hotkey=str(r[1]),
-                coldkey=str(r[2]),
-                stake=int(r[12]),
-                validator_permit=bool(r[3]),
-                incentive=int(r[4]) / U16_MAX,
-                dividends=int(r[5]) / U16_MAX,
-                emission=int(r[6]),
-                last_update=int(r[7]),
-                block_at_registration=int(r[8]),
-                consensus=int(r[9]) / U16_MAX,
-                validator_trust=int(r[10]) / U16_MAX,
-                active=bool(r[11]),
-            )
-            for r in rows
-        )
-        return Metagraph(netuid=netuid, block=block, neurons=neurons)
+            return build_metagraph(conn, netuid, block)
 
     def commitments(self, netuid: int) -> dict[str, CommitmentRecord]:
         self._sync()
@@ -394,40 +355,7 @@ class LocalChain(Chain):
         self._sync()
         with self._store.read() as conn:
             row = self._reading(lambda: ops.subnet_row(conn, netuid))
-            params = ops.subnet_params(conn, netuid)
-        return Hyperparameters(
-            tempo=int(params["tempo"]),
-            weights_rate_limit=int(params["weights_rate_limit"]),
-            commit_reveal_enabled=bool(params["commit_reveal_enabled"]),
-            weights_version=int(params["weights_version"]),
-            max_weight_limit=int(params["max_weight_limit"]),
-            min_allowed_weights=int(params["min_allowed_weights"]),
-            immunity_period=int(params["immunity_period"]),
-            max_allowed_uids=int(params["max_allowed_uids"]),
-            max_allowed_validators=int(params["max_allowed_validators"]),
-            activity_cutoff=activity_cutoff_blocks(params),
-            commitment_rate_limit=int(params["commitment_rate_limit"]),
-            commitment_max_bytes=COMMITMENT_MAX_BYTES,
-            owner_hotkey=str(row[2]),
-            extra={
-                key: value
-                for key, value in params.items()
-                if key
-                not in {
-                    "tempo",
-                    "weights_rate_limit",
-                    "commit_reveal_enabled",
-                    "weights_version",
-                    "max_weight_limit",
-                    "min_allowed_weights",
-                    "immunity_period",
-                    "max_allowed_uids",
-                    "max_allowed_validators",
-                    "commitment_rate_limit",
-                }
-            }
-            | {"owner_coldkey": str(row[1]), "last_epoch_block": int(row[4]), "epoch_index": int(row[5])},
-        )
+            return build_hyperparameters(row, ops.subnet_params(conn, netuid))
 
     def weights(self, netuid: int) -> dict[int, dict[int, float]]:
         self._sync()
@@ -460,7 +388,7 @@ class LocalChain(Chain):
         self, wallet: Any, netuid: int, uids: Sequence[int], weights: Sequence[float], version_key: int
     ) -> ChainResult:
         try:
-            uid_list = [int(u) for u in uids]
+            uid_list = [operator.index(u) for u in uids]
             weight_list = [float(w) for w in weights]
         except (TypeError, ValueError) as exc:
             return ChainResult.failure(ChainErrorCode.INVALID_WEIGHTS, f"uids must be integers and weights numbers: {exc}")
@@ -477,27 +405,6 @@ class LocalChain(Chain):
 
         return self._port_write(apply)
 
-    def describe(self) -> dict[str, Any]:
-        """Chain-level facts for status displays."""
-        block = self._sync()
-        return {
-            "path": str(self.path),
-            "genesis": self.genesis,
-            "block": block,
-            "clock": self._clock.kind,
-            "block_time": self.block_time,
-            "subnets": self.subnets(),
-            "total_issuance": self.total_issuance(),
-        }
-
     def __repr__(self) -> str:
         return f"LocalChain({str(self.path)!r}, clock={self._clock.kind})"
 
-
-def _epoch_due(conn: Any, block: int) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM subnets WHERE CAST(json_extract(hyperparameters, '$.tempo') AS INTEGER) > 0 "
-        "AND last_epoch_block + CAST(json_extract(hyperparameters, '$.tempo') AS INTEGER) <= ? LIMIT 1",
-        (block,),
-    ).fetchone()
-    return row is not None

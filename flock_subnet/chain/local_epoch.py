@@ -99,6 +99,11 @@ def _due_subnet(conn: sqlite3.Connection, block: int) -> tuple[int, int] | None:
     return None if row is None else (int(row[0]), int(row[1]))
 
 
+def epoch_due(conn: sqlite3.Connection, block: int) -> bool:
+    """Whether some subnet has an epoch to run at or before `block`."""
+    return _due_subnet(conn, block) is not None
+
+
 def catch_up(conn: sqlite3.Connection, block: int) -> int:
     """Run every epoch due at or before `block`, oldest first. Returns how many ran."""
     ran = 0

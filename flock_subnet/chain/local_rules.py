@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flock_subnet.chain.base import ChainErrorCode, U16_MAX
+from flock_subnet.consensus import max_upscale_u16
 
 DEFAULT_DELEGATE_TAKE_U16 = 11_796  # 18 %, subtensor's InitialDefaultDelegateTake
 MAX_DELEGATE_TAKE_U16 = 11_796
@@ -140,16 +141,6 @@ def activity_cutoff_blocks(params: dict[str, Any]) -> int:
 def block_hash(genesis: str, block: int) -> str:
     """A deterministic `0x…` hash for `block` of the chain with this genesis id."""
     return "0x" + hashlib.sha256(f"{genesis}:{block}".encode()).hexdigest()
-
-
-def max_upscale_u16(values: Sequence[int]) -> list[int]:
-    """subtensor's `vec_u16_max_upscale_to_u16`: scale so the largest entry becomes 65535."""
-    top = max(values, default=0)
-    if top == 0:
-        return list(values)
-    if top > 32_768:
-        return [_round_half_away(v * (U16_MAX / top)) for v in values]
-    return [_round_half_away(v * U16_MAX / top) for v in values]
 
 
 def _round_half_away(x: float) -> int:

@@ -200,3 +200,19 @@ def test_tempo_zero_runs_no_epochs(make_local_chain, tempo):
     chain.advance(50)
     assert chain.epoch_history(NETUID) == []
     assert chain.next_epoch_block(NETUID) is None
+
+
+def test_permits_go_to_the_top_k_stakes_at_each_epoch(make_local_chain, chain_owner, make_wallet):
+    chain = make_local_chain(max_allowed_validators=1)
+    big, small, miner = make_wallet("big"), make_wallet("small"), make_wallet("miner")
+    register_neuron(chain, big, stake_rao=50 * RAO_PER_TAO)
+    register_neuron(chain, small, stake_rao=5 * RAO_PER_TAO)
+    miner_uid = register_neuron(chain, miner)
+    chain.advance_to(chain.next_epoch_block(NETUID))
+    mg = chain.metagraph(NETUID)
+    permitted = {n.hotkey for n in mg.neurons if n.validator_permit}
+    # the one slot goes to the largest stake; the owner's permit is forced on top of it
+    assert permitted == {chain_owner.hotkey.ss58_address, big.hotkey.ss58_address}
+    assert chain.set_weights(big, NETUID, [miner_uid], [1.0], 0).ok
+    refused = chain.set_weights(small, NETUID, [miner_uid], [1.0], 0)
+    assert not refused.ok and refused.error.value == "NeuronNoValidatorPermit"
