@@ -25,6 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rep.add_argument("--json", action="store_true", help="print [{id, steps: [{block, outputs}]}] as JSON only")
     rep.add_argument("--check", action="store_true", help="compare with each vector's expected values; exit 1 on a mismatch")
     rep.add_argument("--id", action="append", default=None, help="only the vector with this id (repeatable)")
+    rep.add_argument(
+        "--generator-form",
+        choices=("auto", "full", "compact"),
+        default="auto",
+        help="generated networks: every epoch (full), each variant's final epoch (compact), or compact "
+        "only above 256 uids (auto, default)",
+    )
     rep.set_defaults(handler=_replay)
 
     sim = sub.add_parser(
@@ -54,35 +61,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from flock_subnet.consensus.replay import load_vectors, replay_steps
+    from flock_subnet.consensus.replay import COMPACT_ABOVE_N, load_vectors, replay_steps
     from flock_subnet.consensus.vectors import check_step
 
     vectors = load_vectors(args.file)
     if args.id:
         vectors = [v for v in vectors if v.get("id") in set(args.id)]
-    records = []
     summary = []
     failed = False
-    for vector in vectors:
+    if args.json:
+        sys.stdout.write("[")
+    for index, vector in enumerate(vectors):
+        compact = {"full": False, "compact": True}.get(args.generator_form)
+        if compact is None:
+            compact = "generator" in vector and int(vector["generator"].get("n", 0)) > COMPACT_ABOVE_N
         steps = []
         failures: list[str] = []
         checked = 0
         for step in replay_steps(vector, args.mode):
             outputs = step.result.to_dict()
-            steps.append({"block": step.block, "outputs": outputs})
+            if step.final or not compact:
+                steps.append({"block": step.block, "outputs": outputs})
             if args.check or not args.json:
                 problems = check_step(outputs, step.expected, step.assertion, step.group)
                 checked += len(step.expected)
                 failures += [f"{step.label}: {p}" for p in problems]
-        record = {"id": vector.get("id"), "steps": steps}
-        if args.check:
-            record["failures"] = failures
         failed = failed or bool(failures)
-        records.append(record)
         summary.append((str(vector.get("id")), _driver(vector), len(steps), checked, failures))
+        if args.json:  # one vector at a time: big networks never sit in memory all at once
+            record = {"id": vector.get("id"), "steps": steps}
+            if args.check:
+                record["failures"] = failures
+            sys.stdout.write(("," if index else "") + json.dumps(record))
     if args.json:
-        json.dump(records, sys.stdout)
-        sys.stdout.write("\n")
+        sys.stdout.write("]\n")
     else:
         _print_replay(summary, args.mode)
     return 1 if (args.check and failed) else 0

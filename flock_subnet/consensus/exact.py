@@ -186,11 +186,14 @@ def epoch(p: Prepared) -> EpochResult:
                 fixed.u16_to_proportion(params.alpha_high_u16),
                 fixed.from_int(params.alpha_sigmoid_steepness),
             )
-            alphas = []
-            for row, old_row in zip(weights_for_bonds, old):
-                old_map = dict(old_row)
-                alphas.append([liquid(consensus[j], w, old_map.get(j, 0)) for j, w in row])
-            ema = ema_liquid_sparse(weights_for_bonds, old, alphas)
+            if p.dense:  # every column: bonds without a weight entry decay instead of dropping
+                ema = _ema_liquid_dense(weights_for_bonds, old, consensus, liquid)
+            else:
+                alphas = []
+                for row, old_row in zip(weights_for_bonds, old):
+                    old_map = dict(old_row)
+                    alphas.append([liquid(consensus[j], w, old_map.get(j, 0)) for j, w in row])
+                ema = ema_liquid_sparse(weights_for_bonds, old, alphas)
         else:
             ema = ema_sparse(weights_for_bonds, old, fixed.bonds_ema_alpha(params.bonds_moving_average))
         ema_norm = col_normalize(ema, n)
@@ -276,6 +279,27 @@ def _topk_nonzero(values: list[int], k: int) -> list[bool]:
     for idx in order[: n - k]:
         result[idx] = False
     return result
+
+
+def _ema_liquid_dense(new: Rows, old: Rows, consensus: list[int], liquid) -> Rows:
+    """`mat_ema_alpha` (dense): min(1, (1-a)*old + max(0, a*new)) over every column."""
+    out: Rows = []
+    for new_row, old_row in zip(new, old):
+        w_map = dict(new_row)
+        b_map = dict(old_row)
+        row = []
+        for j in sorted(set(w_map) | set(b_map)):
+            w = w_map.get(j, 0)
+            b = b_map.get(j, 0)
+            a = liquid(consensus[j], w, b)
+            purchase = (a * w) >> FRAC
+            value = (((ONE - a) * b) >> FRAC) + (purchase if purchase > 0 else 0)
+            if value > ONE:
+                value = ONE
+            if value > 0:
+                row.append((j, value))
+        out.append(row)
+    return out
 
 
 def _interpolate(first: Rows, second: Rows, ratio: int) -> Rows:

@@ -119,7 +119,8 @@ def epoch(p: Prepared) -> EpochResult:
             alpha = _liquid_alpha(wb, old, consensus, params)
             decayed = np.where(bp, (1.0 - alpha) * old, 0.0)
             ema = np.minimum(1.0, decayed + np.maximum(0.0, alpha * wb))
-            ep = wbp & (ema > 0)
+            # sparse: only columns with a weight entry survive; dense: decayed bonds stay too
+            ep = ((wbp | bp) if p.dense else wbp) & (ema > 0)
         else:
             ema = fixed_alpha * wb + (1.0 - fixed_alpha) * old
             ep = (wbp | bp) & (ema > 0)

@@ -31,6 +31,7 @@ class Prepared:
     bond_rows: U16Rows
     bond_cutoff_block: int
     rao_emission: int
+    dense: bool = False
 
     def bond_kept(self, j: int) -> bool:
         """Bonds to uid j survive the recently-registered mask (registered before t_last)."""
@@ -65,7 +66,12 @@ def _rows(rows: Mapping[int, Sequence[tuple[int, int]]], n: int, name: str) -> U
     return out
 
 
-def prepare(inputs: EpochInput, params: YumaParams, state: EpochState) -> Prepared:
+def prepare(inputs: EpochInput, params: YumaParams, state: EpochState, dense: bool = False) -> Prepared:
+    """Check inputs and apply the integer-only steps.
+
+    `dense` follows the chain's test-only `epoch_dense`: no owner exceptions (its self-weight is
+    masked, no threshold exemption, no forced permit) and no commit-reveal mask.
+    """
     n = inputs.size
     if n < 0:
         raise ConsensusInputError("n must be >= 0")
@@ -81,6 +87,8 @@ def prepare(inputs: EpochInput, params: YumaParams, state: EpochState) -> Prepar
     last_update = _padded(inputs.last_update, n, "last_update")
     registered = _padded(inputs.block_at_registration, n, "block_at_registration")
     owner = params.owner_uid if params.owner_uid is not None and 0 <= params.owner_uid < n else None
+    if dense:
+        owner = None
 
     cutoff = params.activity_cutoff
     active = [lu + cutoff >= block for lu in last_update]
@@ -100,7 +108,7 @@ def prepare(inputs: EpochInput, params: YumaParams, state: EpochState) -> Prepar
             rows[i] = []
             continue
         lu = last_update[i]
-        commit = commit_blocks.get(i) if params.commit_reveal else None
+        commit = commit_blocks.get(i) if params.commit_reveal and not dense else None
         rows[i] = [
             (j, w)
             for j, w in row
@@ -128,4 +136,5 @@ def prepare(inputs: EpochInput, params: YumaParams, state: EpochState) -> Prepar
         bond_rows=bonds,
         bond_cutoff_block=bond_cutoff,
         rao_emission=rao_emission,
+        dense=dense,
     )

@@ -39,6 +39,7 @@ class ReplayStep:
     assertion: str = ""
     informative: dict[str, Any] = field(default_factory=dict)
     group: dict[str, list[int]] | None = None  # generator vectors: validator and server uids
+    final: bool = True  # generator vectors: False for the epochs before a variant's last one
 
 
 def params_from_hyperparameters(hp: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> YumaParams:
@@ -61,10 +62,11 @@ def load_vectors(path: str | Path) -> list[dict[str, Any]]:
     return data
 
 
-def replay_steps(vector: Mapping[str, Any], mode: str = "exact") -> Iterator[ReplayStep]:
+def replay_steps(vector: Mapping[str, Any], mode: str = "exact", variant: str = "sparse") -> Iterator[ReplayStep]:
     """Run every epoch of `vector` in order (see the module docstring)."""
     if vector.get("kind") == "emission_split":
         return
+    mode = _Mode(mode, variant)
     if "steps" in vector:
         yield from _steps(vector, mode)
     elif "cases" in vector:
@@ -75,11 +77,24 @@ def replay_steps(vector: Mapping[str, Any], mode: str = "exact") -> Iterator[Rep
         yield from _schedule(vector, mode)
 
 
-def replay_vector(vector: Mapping[str, Any], mode: str = "exact") -> dict[str, Any]:
-    """The `yuma replay` record of one vector: `{"id", "steps": [{"block", "outputs"}]}`."""
+COMPACT_ABOVE_N = 256
+
+
+def replay_vector(vector: Mapping[str, Any], mode: str = "exact", compact: bool | None = None) -> dict[str, Any]:
+    """The `yuma replay` record of one vector: `{"id", "steps": [{"block", "outputs"}]}`.
+
+    `compact` keeps only each generator variant's final epoch; None (auto) does so for generated
+    networks above COMPACT_ABOVE_N uids, whose dense matrices would otherwise fill gigabytes.
+    """
+    if compact is None:
+        compact = "generator" in vector and int(vector["generator"].get("n", 0)) > COMPACT_ABOVE_N
     return {
         "id": vector.get("id"),
-        "steps": [{"block": s.block, "outputs": s.result.to_dict()} for s in replay_steps(vector, mode)],
+        "steps": [
+            {"block": s.block, "outputs": s.result.to_dict()}
+            for s in replay_steps(vector, mode)
+            if s.final or not compact
+        ],
     }
 
 
@@ -90,8 +105,14 @@ def _base(vector: Mapping[str, Any]) -> tuple[YumaParams, int, int]:
     )
 
 
-def _record(vector, label, scenario: Scenario, block: int, mode: str, **extra) -> ReplayStep:
-    inputs, before, result = scenario.run(block, mode)
+@dataclass(frozen=True)
+class _Mode:
+    mode: str
+    variant: str
+
+
+def _record(vector, label, scenario: Scenario, block: int, mode: _Mode, **extra) -> ReplayStep:
+    inputs, before, result = scenario.run(block, mode.mode, mode.variant)
     return ReplayStep(
         vector_id=str(vector.get("id")),
         label=label,
@@ -241,7 +262,7 @@ def _generator(vector, mode):
             group = {"validators": validators, "servers": servers}
             label = f"interleave={interleave} server_self={server_self}"
             if g.get("first_epoch"):
-                yield _record(vector, f"{label} setup", scenario, first_block, mode, group=group)
+                yield _record(vector, f"{label} setup", scenario, first_block, mode, group=group, final=False)
             row = max_upscale_u16([U16_MAX // n] * len(servers))
             for uid in validators:
                 scenario.set_weights(uid, list(zip(servers, row)), weights_block)
@@ -259,6 +280,7 @@ def _generator(vector, mode):
                     expected=dict(vector.get("expected") or {}) if last else {},
                     assertion=str(vector.get("assertion", "")) if last else "",
                     group=group,
+                    final=last,
                 )
 
 

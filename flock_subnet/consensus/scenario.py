@@ -90,11 +90,13 @@ class Scenario:
             commit_blocks=self.commit_blocks,
         )
 
-    def run(self, block: int, mode: str = "exact") -> tuple[EpochInput, EpochState, EpochResult]:
+    def run(
+        self, block: int, mode: str = "exact", variant: str = "sparse"
+    ) -> tuple[EpochInput, EpochState, EpochResult]:
         """Run one epoch at `block`; returns (input, state before, result) and keeps the new state."""
         inputs = self.epoch_input(block)
         before = self.state.copy()
-        result = run_epoch(inputs, self.params, before, mode=mode)
+        result = run_epoch(inputs, self.params, before, mode=mode, variant=variant)
         self.state = result.state.copy()
         if self.fixed_step_block is not None:
             self.state.last_step_block = self.fixed_step_block

@@ -15,6 +15,7 @@ from flock_subnet.consensus.prepare import prepare
 from flock_subnet.consensus.schema import EpochInput, EpochResult, EpochState, YumaParams
 
 MODES = ("exact", "float")
+VARIANTS = ("sparse", "dense")
 
 
 def run_epoch(
@@ -23,15 +24,20 @@ def run_epoch(
     state: EpochState | None = None,
     *,
     mode: str = "exact",
+    variant: str = "sparse",
 ) -> EpochResult:
     """Run one Yuma Consensus epoch and return per-uid results plus the state for the next one.
 
     `state` (bonds as stored u16, validator permits, last step block) is not modified;
     `result.state` holds the new bonds and permits and `last_step_block = inputs.block`.
+    `variant="dense"` runs the chain's test-only `epoch_dense` semantics instead of the
+    production sparse epoch (differences in the reference, 1.5).
     """
     params = params or YumaParams()
     state = state or EpochState()
-    prepared = prepare(inputs, params, state)
+    if variant not in VARIANTS:
+        raise ConsensusInputError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
+    prepared = prepare(inputs, params, state, dense=variant == "dense")
     if mode == "exact":
         from flock_subnet.consensus.exact import epoch
     elif mode == "float":
@@ -47,11 +53,12 @@ def run_epochs(
     state: EpochState | None = None,
     *,
     mode: str = "exact",
+    variant: str = "sparse",
 ) -> list[EpochResult]:
     """Run several epochs in order, carrying the state from each to the next."""
     results = []
     for inputs in epochs:
-        result = run_epoch(inputs, params, state, mode=mode)
+        result = run_epoch(inputs, params, state, mode=mode, variant=variant)
         state = result.state
         results.append(result)
     return results

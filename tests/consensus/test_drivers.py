@@ -145,3 +145,12 @@ def test_schedule_ranges_and_bond_reset():
     assert bonds[0] < bonds[1] < bonds[2]  # bonds to server 3 build up
     assert bonds[3] < bonds[0] + 5  # epoch 3 starts from scratch after the reset
     assert bonds[4] > bonds[3]
+
+
+def test_compact_generator_record():
+    vector = graph_vector()
+    full = replay_vector(vector, compact=False)
+    compact = replay_vector(vector, compact=True)
+    assert len(full["steps"]) == 16 and len(compact["steps"]) == 4
+    assert compact["steps"][0] == full["steps"][3]
+    assert len(replay_vector(vector)["steps"]) == 16  # auto: small networks keep every epoch

@@ -262,3 +262,28 @@ def test_state_is_not_modified():
     result = run_epoch(epoch_input, LEGACY, state)
     assert state == before
     assert result.state.last_step_block == 100
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dense_variant_differences(mode):
+    params = YumaParams(tempo=10, yuma3=True, liquid_alpha=True, alpha_low_u16=6553, alpha_high_u16=19660, owner_uid=0)
+    weights = {0: [(0, 65535)], 1: [(2, 65535)], 2: [(3, 65535)]}
+    bonds = {1: [(2, 30000), (3, 30000)]}
+    stakes = [E, 3 * E, E, 0]
+    sparse = epoch(stakes, weights, bonds=bonds, params=params, mode=mode, last_step=90, permits=[False, True, True, False])
+    dense = run_epoch(
+        EpochInput(block=100, stakes=stakes, weights=weights, last_update=[99] * 4, block_at_registration=[0] * 4,
+                   rao_emission=E),
+        params,
+        EpochState(bonds=bonds, validator_permits=[False, True, True, False], last_step_block=90),
+        mode=mode,
+        variant="dense",
+    )
+    # Owner exceptions exist only in the sparse (production) epoch.
+    assert sparse.weights_mask_norm[0] == [(0, 1.0)] and sparse.new_validator_permits[0]
+    assert dense.weights_mask_norm[0] == []
+    # Liquid-alpha bonds without a weight entry: dropped in sparse, decayed in dense.
+    assert 3 not in dict(sparse.bonds_u16[1])
+    assert 0 < dict(dense.bonds_u16[1])[3] < 30000
+    with pytest.raises(ConsensusInputError, match="unknown variant"):
+        run_epoch(EpochInput(block=1, stakes=[1]), params, variant="diagonal")

@@ -217,3 +217,13 @@ def test_cli_replay_as_a_subprocess(tmp_path):
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "match" in checked.stdout
+
+
+DENSE_VECTORS = [v for v in EPOCH_VECTORS if "epoch_dense" in str(v.get("epoch_function", ""))]
+
+
+def test_dense_variant_meets_the_same_targets():
+    assert DENSE_VECTORS, "the public Yuma3 vectors are stated for both epoch variants"
+    for vector in DENSE_VECTORS:
+        for step in replay_steps(vector, "exact", "dense"):
+            assert check_step(step.result.to_dict(), step.expected, step.assertion, step.group) == [], step.label
