@@ -189,10 +189,13 @@ def epoch(p: Prepared) -> EpochResult:
             if p.dense:  # every column: bonds without a weight entry decay instead of dropping
                 ema = _ema_liquid_dense(weights_for_bonds, old, consensus, liquid)
             else:
-                alphas = []
+                diffs = []
                 for row, old_row in zip(weights_for_bonds, old):
                     old_map = dict(old_row)
-                    alphas.append([liquid(consensus[j], w, old_map.get(j, 0)) for j, w in row])
+                    diffs.append([liquid.diff(consensus[j], w, old_map.get(j, 0)) for j, w in row])
+                liquid.prefill(d for row in diffs for d in row)
+                cache = liquid.cache
+                alphas = [[cache[d] for d in row] for row in diffs]
                 ema = ema_liquid_sparse(weights_for_bonds, old, alphas)
         else:
             ema = ema_sparse(weights_for_bonds, old, fixed.bonds_ema_alpha(params.bonds_moving_average))

@@ -234,7 +234,8 @@ def _generator(vector, mode):
     block = int(g.get("block", 1))
     first_block = _first_int(g.get("first_epoch"), r"block\s+(\d+)", block)
     weights_block = _first_int(g.get("weights"), r"last_update\D{0,20}?(\d+)", block)
-    interleaves = sorted(int(k) for k in (g.get("interleave") or {"0": None}))
+    # Only the deterministic interleavings can be replayed (the random one is never transcribed).
+    interleaves = sorted(int(k) for k in (g.get("interleave") or {"0": None}) if str(k) in ("0", "1"))
     self_variants = g.get("server_self")
     if isinstance(self_variants, list):
         selfs = [bool(v) for v in self_variants]
@@ -310,13 +311,32 @@ def _parse_reset(reset: Any) -> tuple[int, int] | None:
     return None
 
 
+def _schedule_timing(text: str) -> tuple[int, int]:
+    """(A, B) of "weights set at block A+e, epoch at block B+e" (defaults 2 and 3)."""
+    found = [(m.start(), int(m.group(1))) for m in re.finditer(r"block\s+(\d+)\s*\+\s*e\b", text)]
+    if len(found) >= 2:
+        return found[0][1], found[1][1]
+    if len(found) == 1:
+        start, value = found[0]
+        before = text[max(0, start - 40):start]
+        if "set" in before or "weight" in before:
+            return value, value + 1
+        return value - 1, value
+    return 2, 3
+
+
+def _u16_row(values) -> list[int]:
+    """A schedule row as submitted: u16 integers, or proportions in [0, 1] given as floats."""
+    if any(isinstance(v, float) and not float(v).is_integer() for v in values):
+        return max_upscale_u16([int(round(float(v) * U16_MAX)) for v in values])
+    return max_upscale_u16([int(v) for v in values])
+
+
 def _schedule(vector, mode):
     params, emission, step_block = _base(vector)
     s = vector["schedule"]
     scenario = Scenario.from_initial_state(vector["initial_state"], params, emission, step_block)
-    timing = str(s.get("epoch e", ""))
-    set_offset = _first_int(timing, r"set at block\s+(\d+)\s*\+\s*e", 2)
-    epoch_offset = _first_int(timing, r"epoch at block\s+(\d+)\s*\+\s*e", set_offset + 1)
+    set_offset, epoch_offset = _schedule_timing(str(s.get("epoch e", "")))
     weights = _epoch_keys(s.get("weights") or {})
     dividends = _epoch_keys(vector.get("expected_dividends_prop") or s.get("expected_dividends_prop") or {})
     bonds = _epoch_keys(vector.get("informative_bonds_prop") or s.get("informative_bonds_prop") or {})
@@ -333,13 +353,16 @@ def _schedule(vector, mode):
     assertion = str(vector.get("assertion", "dividends abs_tol 1e-3"))
     for e in range(int(count)):
         if e in weights:
-            for k, row in enumerate(weights[e]):
-                uid = int(validators[k]) if validators else k
+            rows = weights[e]
+            if isinstance(rows, Mapping):
+                listed = [(int(uid), row) for uid, row in rows.items()]
+            else:
+                listed = [(int(validators[k]) if validators else k, row) for k, row in enumerate(rows)]
+            for uid, row in listed:
                 if row and isinstance(row[0], (list, tuple)):
                     pairs = [(int(j), int(w)) for j, w in row]
                 else:
-                    values = max_upscale_u16([int(w) for w in row])
-                    pairs = list(zip(cols, values))
+                    pairs = list(zip(cols, _u16_row(row)))
                 scenario.set_weights(uid, pairs, set_offset + e)
         if reset is not None and reset[0] == e and reset_on:
             scenario.reset_bonds(reset[1])
