@@ -26,7 +26,7 @@ from flock_subnet.ops.pm2 import Pm2, Pm2Error  # noqa: E402
 from flock_subnet.telemetry import setup_logging  # noqa: E402
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--limit", type=float, default=float(os.environ.get("FLOCK_WATCHDOG_LIMIT", 1800)),
                    help="seconds without a heartbeat before a restart (default 1800)")
@@ -36,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pm2", default=None, help="pm2 executable (default: $FLOCK_PM2 or pm2 on PATH)")
     p.add_argument("--once", action="store_true", help="check once and exit")
     p.add_argument("--json", action="store_true", help="with --once: print the decisions as JSON")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     setup_logging()
     only = [n for n in args.only.split(",") if n]
     try:

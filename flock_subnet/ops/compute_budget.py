@@ -1,0 +1,222 @@
+"""How much memory a validator and a miner need: exact state sizes, and a measured peak on a GPU.
+
+`min_compute.yml` is written from this module. Two parts:
+
+- Arithmetic (pure): the parameter count of a Qwen2 decoder from its config, and the bytes of
+  what a run must hold whatever its batch: weights (bf16 for evaluation), and for training the
+  float32 weights, gradients and AdamW moments (full fine-tuning) or the float32 frozen base plus
+  the adapter's own weights, gradients and moments (LoRA). Answer-token logits (the vocabulary is
+  most of a small model's activation memory) are `tokens x vocab x 10 bytes` during evaluation:
+  bf16 logits, their float32 copy and the float32 log-softmax inside the cross-entropy.
+- Measurement: `python -m flock_subnet.ops.compute_budget --measure` builds the architecture from
+  its config (random weights, nothing downloaded) and runs the project's own recipe on CUDA:
+  evaluation as `evaluation/loss.py` does it (bf16, SDPA, inference mode, head applied to answer
+  positions only) and two training steps as `training/trainer.py` does them (float32 weights,
+  bf16 autocast, AdamW), reporting `torch.cuda.max_memory_allocated`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+GIB = 1024**3
+
+# Qwen/Qwen2.5-0.5B-Instruct's config.json (the `qwen05b` competition's base), as published.
+QWEN25_05B: Mapping[str, Any] = {
+    "architectures": ["Qwen2ForCausalLM"],
+    "model_type": "qwen2",
+    "vocab_size": 151936,
+    "hidden_size": 896,
+    "intermediate_size": 4864,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 14,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 32768,
+    "rms_norm_eps": 1e-6,
+    "rope_theta": 1000000.0,
+    "tie_word_embeddings": True,
+    "hidden_act": "silu",
+}
+
+# What one hidden round of the `qwen05b` tasks looks like: 512 samples, measured with the kit's
+# byte-level tokenizer at about 38 tokens per sample (48 at most), 19 518 tokens of which 3 567
+# (18%) are answer tokens.
+ROUND_SAMPLES = 512
+ROUND_WIDTH = 48
+ROUND_ANSWER_TOKENS = 3_567
+ANSWER_SHARE = 0.18
+
+
+def qwen2_parameter_count(config: Mapping[str, Any]) -> int:
+    """Parameters of a Qwen2 decoder (q/k/v biases, no o bias, tied or untied head)."""
+    h, i, n = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    heads, kv = config["num_attention_heads"], config["num_key_value_heads"]
+    head_dim = config.get("head_dim") or h // heads
+    attention = (h * heads * head_dim + heads * head_dim) + 2 * (h * kv * head_dim + kv * head_dim) + heads * head_dim * h
+    mlp = 3 * h * i
+    layer = attention + mlp + 2 * h
+    embeddings = config["vocab_size"] * h
+    head = 0 if config.get("tie_word_embeddings", False) else embeddings
+    return embeddings + n * layer + h + head
+
+
+def lora_parameter_count(config: Mapping[str, Any], rank: int = 16) -> int:
+    """Adapter parameters for LoRA on every linear layer of the decoder ("all-linear")."""
+    h, i, n = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    heads, kv = config["num_attention_heads"], config["num_key_value_heads"]
+    head_dim = config.get("head_dim") or h // heads
+    shapes = [(h, heads * head_dim), (h, kv * head_dim), (h, kv * head_dim), (heads * head_dim, h),
+              (h, i), (h, i), (i, h)]
+    return n * sum(rank * (fan_in + fan_out) for fan_in, fan_out in shapes)
+
+
+@dataclass(frozen=True)
+class StateBytes:
+    """Bytes a run holds before any activation: the floor under every batch size."""
+
+    parameters: int
+    eval_weights_bf16: int
+    full_finetune_states: int  # fp32 weights + fp32 grads + AdamW m and v
+    lora_states: int  # fp32 frozen base + fp32 adapter weights, grads, m, v
+    lora_parameters: int
+
+
+def state_bytes(config: Mapping[str, Any], lora_rank: int = 16) -> StateBytes:
+    params = qwen2_parameter_count(config)
+    adapter = lora_parameter_count(config, lora_rank)
+    return StateBytes(
+        parameters=params,
+        eval_weights_bf16=2 * params,
+        full_finetune_states=16 * params,
+        lora_states=4 * params + 16 * adapter,
+        lora_parameters=adapter,
+    )
+
+
+def eval_logit_bytes(answer_tokens: int, vocab_size: int) -> int:
+    """Answer-position logits during scoring: bf16 (2) + float32 copy (4) + float32 log-softmax (4)."""
+    return answer_tokens * vocab_size * 10
+
+
+# ---------------------------------------------------------------------------- measurement (GPU)
+
+
+def _model(config: Mapping[str, Any], dtype: Any) -> Any:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    cfg = AutoConfig.for_model(**{k: v for k, v in config.items() if k != "architectures"})
+    cfg._attn_implementation = "sdpa"
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        model = AutoModelForCausalLM.from_config(cfg, dtype=dtype)
+    return model
+
+
+def _answer_positions(batch: int, width: int, share: float, device: str) -> tuple[Any, Any]:
+    import torch
+
+    per_row = max(1, round(width * share))
+    rows = torch.arange(batch, device=device).repeat_interleave(per_row)
+    cols = torch.arange(width - per_row - 1, width - 1, device=device).repeat(batch)
+    return rows, cols
+
+
+def measure_eval(config: Mapping[str, Any], batch: int, width: int, share: float) -> dict[str, float]:
+    import torch
+    import torch.nn.functional as F
+
+    model = _model(config, torch.bfloat16).eval()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    ids = torch.randint(0, config["vocab_size"], (batch, width), device="cuda")
+    rows, cols = _answer_positions(batch, width, share, "cuda")
+    started = time.perf_counter()
+    with torch.inference_mode():
+        decoder = getattr(model, model.base_model_prefix)
+        hidden = decoder(input_ids=ids, use_cache=False).last_hidden_state
+        logits = model.get_output_embeddings()(hidden[rows, cols])
+        loss = F.cross_entropy(logits.float(), ids[rows, cols + 1], reduction="none").mean()
+    torch.cuda.synchronize()
+    out = {
+        "batch": batch, "width": width, "tokens": batch * width, "answer_tokens": int(rows.numel()),
+        "weights_gib": base / GIB, "peak_gib": torch.cuda.max_memory_allocated() / GIB,
+        "seconds": time.perf_counter() - started, "loss": float(loss),
+    }
+    del model, hidden, logits
+    torch.cuda.empty_cache()
+    return out
+
+
+def measure_train(config: Mapping[str, Any], batch: int, width: int, share: float, lora_rank: int | None) -> dict[str, float]:
+    import torch
+    import torch.nn.functional as F
+
+    model = _model(config, torch.float32).train()
+    if lora_rank:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=lora_rank, lora_alpha=2 * lora_rank, target_modules="all-linear"))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-5, betas=(0.9, 0.98))
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    rows, cols = _answer_positions(batch, width, share, "cuda")
+    inner = model.get_base_model() if lora_rank else model
+    started = time.perf_counter()
+    for step in range(2):
+        ids = torch.randint(0, config["vocab_size"], (batch, width), device="cuda")
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            hidden = getattr(inner, inner.base_model_prefix)(input_ids=ids, use_cache=False).last_hidden_state
+            logits = inner.get_output_embeddings()(hidden[rows, cols])
+            loss = F.cross_entropy(logits.float(), ids[rows, cols + 1])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    torch.cuda.synchronize()
+    out = {
+        "batch": batch, "width": width, "tokens": batch * width, "answer_tokens": int(rows.numel()),
+        "lora_rank": lora_rank or 0, "trainable": sum(p.numel() for p in params),
+        "weights_gib": base / GIB, "peak_gib": torch.cuda.max_memory_allocated() / GIB,
+        "seconds_per_step": (time.perf_counter() - started) / 2,
+    }
+    del model, optimizer, params
+    torch.cuda.empty_cache()
+    return out
+
+
+def measure_all(config: Mapping[str, Any] = QWEN25_05B) -> dict[str, Any]:
+    import torch
+
+    results: dict[str, Any] = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
+    results["eval_round"] = measure_eval(config, ROUND_SAMPLES, ROUND_WIDTH, ANSWER_SHARE)
+    results["eval_long"] = measure_eval(config, 64, 1024, ANSWER_SHARE)  # a full 65 536-token batch
+    results["full_ft"] = measure_train(config, 4, 1024, ANSWER_SHARE, None)  # batch_tokens 4096
+    results["full_ft_all_answer"] = measure_train(config, 4, 1024, 1.0, None)
+    results["lora_r16"] = measure_train(config, 4, 1024, ANSWER_SHARE, 16)
+    results["lora_r16_all_answer"] = measure_train(config, 4, 1024, 1.0, 16)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="memory budget of the qwen05b competition")
+    parser.add_argument("--measure", action="store_true", help="also measure peaks on this machine's GPU")
+    args = parser.parse_args(argv)
+    report: dict[str, Any] = {"state_bytes": asdict(state_bytes(QWEN25_05B))}
+    report["round_logits_bytes"] = eval_logit_bytes(ROUND_ANSWER_TOKENS, QWEN25_05B["vocab_size"])
+    if args.measure:
+        report["measured"] = measure_all()
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
