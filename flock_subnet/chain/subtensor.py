@@ -17,6 +17,7 @@ What it adds on top of the SDK:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar
@@ -82,6 +83,7 @@ class SubtensorChain(Chain):
         self._loop = DeadlineLoop(name=f"subtensor-{self.network}")
         self._client: Any = None
         self._substrate: Any = None
+        self._connect_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self.reconnects = 0
 
     # ------------------------------------------------------------------ connection
@@ -97,9 +99,14 @@ class SubtensorChain(Chain):
 
     async def _connected(self) -> Any:
         if self._client is None:
-            substrate = self._new_substrate()
-            client = await bt.Subtensor(self._target, substrate=substrate)
-            self._client, self._substrate = client, substrate
+            loop = asyncio.get_running_loop()
+            if self._connect_lock is None or self._connect_lock[0] is not loop:
+                self._connect_lock = (loop, asyncio.Lock())  # one per loop: a wedged loop is replaced
+            async with self._connect_lock[1]:  # concurrent callers share one new connection
+                if self._client is None:
+                    substrate = self._new_substrate()
+                    client = await bt.Subtensor(self._target, substrate=substrate)
+                    self._client, self._substrate = client, substrate
         return self._client
 
     def _drop_connection(self, loop_wedged: bool) -> None:

@@ -204,6 +204,7 @@ class FakeSubstrate:
 
     async def connect(self) -> None:
         self.connects += 1
+        await asyncio.sleep(0.01)  # a handshake takes a moment: other coroutines run meanwhile
 
     async def close(self) -> None:
         self.closes += 1

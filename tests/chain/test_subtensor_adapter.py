@@ -363,3 +363,15 @@ def test_real_transport_to_a_silent_node_is_bounded():
         server.close()
         for conn in accepted:
             conn.close()
+
+
+def test_threads_share_one_connection(net):
+    fake, chain, netuid = net
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(chain.metagraph(netuid).n)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [3] * 8
+    assert fake.connects == 1
