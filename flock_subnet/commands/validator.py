@@ -153,7 +153,11 @@ def _print_status(summary: dict[str, Any]) -> None:
     else:
         console.print("no round has run yet")
     last = summary["last_weights"]
-    weights = Table(title="last weights set" + (f" at block {last['block']}" if last else ": never"))
+    if last:
+        console.print(f"last weights set at block {last['block']} (round {last['round_block']}, version {last['version_key']})")
+    else:
+        console.print("weights never set")
+    weights = Table()
     weights.add_column("uid", justify="right")
     weights.add_column("weight", justify="right")
     for competition, ema in summary["ema"].items():

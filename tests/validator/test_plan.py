@@ -114,3 +114,22 @@ def test_weights_rate_limit_rule_matches_the_chain():
     assert blocks_until_allowed(block=150, last_set=100, rate_limit=100) == 50
     assert blocks_until_allowed(block=200, last_set=100, rate_limit=100) == 0
     assert blocks_until_allowed(block=100, last_set=100, rate_limit=0) == 0
+
+
+def test_model_store_cleanup_keeps_only_referenced_models(tmp_path, local_hub):
+    from flock_subnet.state import ValidatorState
+    from flock_subnet.validation.models import ModelStore
+
+    with ValidatorState(tmp_path / "state.db") as state:
+        store = ModelStore(local_hub.client(None), state, tmp_path / "models")
+        try:
+            for hotkey, revision in [("hkA", "r1"), ("hkA", "r2"), ("hkB", "r3")]:
+                folder = tmp_path / "models" / hotkey / revision
+                folder.mkdir(parents=True)
+                (folder / "model.safetensors").write_bytes(b"x")
+            assert store.cleanup({("hkA", "r2")}) == 2
+            assert sorted(p.relative_to(tmp_path / "models").as_posix() for p in (tmp_path / "models").rglob("*")) == [
+                "hkA", "hkA/r2", "hkA/r2/model.safetensors",
+            ]
+        finally:
+            store.close()

@@ -1,0 +1,76 @@
+"""Fault handling in a real round: miner faults score zero, validator faults hold the miner's score."""
+
+from __future__ import annotations
+
+import pytest
+
+from flock_subnet import protocol
+from flock_subnet.competitions import QWEN_05B
+from flock_subnet.state import ValidatorState
+from flock_subnet.validation import plan
+from flock_subnet.validation.report import HELD, MINER_FAULT
+from tests.fixtures.chain import NETUID
+
+
+@pytest.fixture
+def faulty_subnet(make_subnet, local_base_dir):
+    subnet = make_subnet()
+    subnet.add_validator("val")
+    for name in ("outage", "slow", "garbled", "copier", "silent", "elsewhere"):
+        subnet.add_miner(name)
+    subnet.publish("outage", "alice", local_base_dir, "tiny-outage")
+    subnet.publish("slow", "bob", local_base_dir, "tiny-slow")
+    subnet.commit("garbled", "alice/tiny:main")  # not the commitment format
+    subnet.publish("copier", "mallory", local_base_dir, "tiny-copy", salted_for="slow")  # someone else's hash
+    reference = protocol.ModelReference("alice/big", "c" * 40, "d" * 64, QWEN_05B.id)
+    subnet.commit("elsewhere", protocol.encode(reference))  # a competition this validator does not score
+    subnet.advance_to_next_round()
+    return subnet
+
+
+def test_round_with_every_kind_of_fault(faulty_subnet, tmp_path):
+    subnet = faulty_subnet
+    uid = subnet.uids
+    workdir = tmp_path / "val"
+    with ValidatorState(workdir / "state.db") as seeded:  # the scores earlier rounds left behind
+        hotkeys = {uid[n]: subnet.wallets[n].hotkey.ss58_address for n in ("outage", "slow")}
+        seeded.set_ema("local", {uid["outage"]: 0.5, uid["slow"]: 0.5}, hotkeys, 0)
+    subnet.hub.fail_next(503, times=1000, path_contains="tiny-outage")  # the hub is down for this repo
+    validator = subnet.validator("val", workdir, eval_timeout_s=0.5)  # the worker cannot finish in time
+    try:
+        report = validator.run_round()
+        u = report.uids
+        # validator faults: retried, then the miner keeps its previous score
+        assert u[uid["outage"]].status == HELD and "HTTP 503" in u[uid["outage"]].detail
+        assert u[uid["slow"]].status == HELD and "our side" in u[uid["slow"]].detail
+        assert validator.state.ema("local") == {uid["outage"]: 0.5, uid["slow"]: 0.5, uid["copier"]: 0.0}
+        # miner faults and uids without a usable commitment: zero
+        assert u[uid["garbled"]].status == plan.MALFORMED
+        assert u[uid["copier"]].status == MINER_FAULT and "salted hash" in u[uid["copier"]].detail
+        assert u[uid["silent"]].status == plan.NO_COMMITMENT
+        assert u[uid["elsewhere"]].status == plan.UNKNOWN_COMPETITION
+        for name in ("garbled", "copier", "silent", "elsewhere", "val"):
+            assert u[uid[name]].weight == 0.0
+        assert u[uid["outage"]].weight == pytest.approx(0.5) and u[uid["slow"]].weight == pytest.approx(0.5)
+        assert report.weights_set
+        on_chain = subnet.chain.weights(NETUID)[uid["val"]]
+        assert on_chain[uid["outage"]] == pytest.approx(1.0) and on_chain[uid["slow"]] == pytest.approx(1.0)
+        # the fault log tells them apart
+        miner = {(f.uid, f.kind) for f in validator.state.faults(kind="miner")}
+        ours = {(f.uid, f.kind) for f in validator.state.faults(kind="validator")}
+        assert miner == {(uid["garbled"], "miner"), (uid["copier"], "miner")}
+        assert ours == {(uid["outage"], "validator"), (uid["slow"], "validator")}
+        assert validator.state.eval_count() == 0  # nothing was scored: nothing cached
+
+        # next round: the refusal is remembered (no second download), the outage is over
+        subnet.hub.server.clear_faults()
+        subnet.chain.advance(10)
+        downloads_before = validator.models.downloads
+        report2 = validator.run_round()
+        assert report2.uids[uid["copier"]].status == MINER_FAULT
+        assert validator.models.downloads - downloads_before == 1  # only the repo the outage hid
+        assert report2.uids[uid["outage"]].status == HELD  # downloaded now, but its evaluation still times out
+        assert (validator.workdir / "models" / subnet.wallets["outage"].hotkey.ss58_address).is_dir()
+        assert not (validator.workdir / "models" / subnet.wallets["copier"].hotkey.ss58_address).exists()
+    finally:
+        validator.close()

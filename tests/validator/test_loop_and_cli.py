@@ -1,0 +1,102 @@
+"""The loop waiting for rounds, the heartbeat, the status command and the round report's outputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+from flock_subnet.state import ValidatorState, WeightSet
+from flock_subnet.validation.report import CompetitionRound, RoundReport, UidReport
+
+
+def test_run_waits_for_new_rounds_and_beats(make_subnet, tmp_path, monkeypatch):
+    subnet = make_subnet()
+    subnet.add_validator("val")
+    subnet.add_miner("idle")  # registered, never commits
+    heartbeat = tmp_path / "heartbeat.json"
+    monkeypatch.setenv("FLOCK_HEARTBEAT", str(heartbeat))
+    validator = subnet.validator("val", tmp_path / "val")
+    stop = threading.Event()
+    result: dict[str, int] = {}
+    thread = threading.Thread(target=lambda: result.update(rounds=validator.run(stop, max_rounds=2)))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not heartbeat.exists():
+            assert time.monotonic() < deadline and thread.is_alive()
+            time.sleep(0.05)
+        first_round = (subnet.chain.block() // 10) * 10
+        with ValidatorState(tmp_path / "val" / "state.db") as state:
+            assert state.round_progress("local", first_round).status == "done"
+        assert thread.is_alive()  # waiting: the next round has not started
+        subnet.chain.advance(10)
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert result["rounds"] == 2
+    record = json.loads(heartbeat.read_text())
+    assert record["status"] == "waiting" and record["beats"] >= 1
+    with ValidatorState(tmp_path / "val" / "state.db") as state:
+        assert state.round_progress("local", first_round + 10).status == "done"
+        assert state.last_weights() is None  # nothing to reward: weights left alone
+        assert state.ema("local") == {}
+
+
+def _status(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "flock_subnet.cli", "validator", "status", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_status_command(tmp_path):
+    workdir = tmp_path / "val"
+    with ValidatorState(workdir / "state.db") as state:
+        state.start_round("local", 100, 7)
+        state.set_ema("local", {1: 0.75, 2: 0.25}, {1: "A", 2: "B"}, 100)
+        state.finish_round("local", 100)
+        state.record_weights(WeightSet(103, 100, [0, 1, 2], [0.0, 0.75, 0.25], True, "ok", 1000))
+        state.log_fault("miner", "malformed commitment", uid=3, round_block=100)
+    result = _status("--workdir", str(workdir), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["latest_round"] == {"competition": "local", "round_block": 100, "seed": 7, "status": "done"}
+    assert summary["last_weights"]["weights"] == {"1": 0.75, "2": 0.25}
+    assert summary["recent_faults"][0]["reason"] == "malformed commitment"
+    table = _status("--workdir", str(workdir))
+    assert table.returncode == 0 and "last weights set at block 103" in table.stdout
+    assert "malformed commitment" in table.stdout
+    missing = _status("--workdir", str(tmp_path / "nowhere"))
+    assert missing.returncode == 1 and "no validator state" in missing.stderr
+
+
+def test_round_report_outputs():
+    report = RoundReport(
+        block=105,
+        rounds=[CompetitionRound("local", 100, 42, winner=2)],
+        uids={
+            1: UidReport(1, "A", "evaluated", "local", "alice/a@12345678", 90, "h1", 2.0, epsilon=0.01, ema=0.2),
+            2: UidReport(2, "B", "cached", "local", "bob/b@12345678", 91, "h2", 1.5, win_rate=1.0, weight=1.0),
+            3: UidReport(3, "C", "malformed", detail="unknown commitment format"),
+        },
+        weights={1: 0.0, 2: 1.0, 3: 0.0},
+        weights_set=True,
+        timings={"round_s": 3.5},
+    )
+    assert report.round_block == 100 and report.seed == 42 and report.ran
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["uids"]["2"]["weight"] == 1.0 and data["round_block"] == 100
+    payload = report.wandb_payload()
+    assert payload["uid/2/loss"] == 1.5 and payload["uid/2/win_rate"] == 1.0 and payload["uid/2/weight"] == 1.0
+    assert payload["uid/1/epsilon_adv"] == 0.01 and payload["uid/1/model"] == "alice/a@12345678"
+    assert "uid/3/loss" not in payload and payload["local/winner"] == 2 and payload["timing/round_s"] == 3.5
+    from rich.console import Console
+
+    console = Console(record=True, width=160)
+    console.print(report.table())
+    text = console.export_text()
+    assert "local round 100" in text and "weights set" in text and "bob/b@12345678" in text
