@@ -585,7 +585,11 @@ class Miner:
                 if self.rest_s:
                     stop_event.wait(self.rest_s)
         finally:
-            if self._run is not None:
-                self._run.finish()
-                self._run = None
+            self.close()
         return reports
+
+    def close(self) -> None:
+        """Finish the W&B run (a later round starts a new one)."""
+        if self._run is not None:
+            self._run.finish()
+            self._run = None

@@ -223,7 +223,7 @@ def train(
             }
             if on_step is not None:
                 on_step({"step": position.step, **record})
-            if config.log_every and position.step % config.log_every == 0:
+            if config.log_every and (position.step % config.log_every == 0 or position.step == config.max_steps):
                 run.log(record, step=position.step)
                 logger.debug("step {} loss {:.4f} lr {:.2e}", position.step, mean_loss, lr)
             if config.save_every and position.step % config.save_every == 0:
@@ -238,10 +238,10 @@ def train(
     finally:
         if bar is not None:
             bar.close()
+    session_seconds = time.perf_counter() - session_start
     position.elapsed_s = elapsed()
     if position.step > 0:
         save_state(checkpoint_dir, model, optimizer, position, fingerprint, config.keep_checkpoints)
-    session_seconds = time.perf_counter() - session_start
     model_dir, digest = export_model(model, base_dir, config.model_dir)
     eval_loss = None
     if held_out:

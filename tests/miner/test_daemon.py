@@ -1,0 +1,49 @@
+"""The miner daemon: a round that wins submits; a round that does not beat the chain's best does not."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from flock_subnet import protocol
+from flock_subnet.competitions import LOCAL
+from flock_subnet.config import WandbSettings
+from flock_subnet.miner import Miner
+from flock_subnet.training import TrainConfig
+from tests.fixtures.chain import NETUID
+
+
+def test_daemon_submits_only_improvements(tmp_path, monkeypatch, local_chain, local_hub, miner_wallet, tiny_model_dir, model_cache_dir):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    template = TrainConfig(
+        output_dir=tmp_path / "unused", init_model_dir=tiny_model_dir, num_samples=256, batch_tokens=1024,
+        lr=3e-3, warmup_steps=2, max_steps=6, save_every=3, device="cpu", progress_bar=False,
+    )
+    miner = Miner(
+        local_chain, local_hub.client("alice"), miner_wallet, NETUID, LOCAL, tmp_path / "miner", "alice/daemon", template,
+        wandb_settings=WandbSettings(directory=str(tmp_path / "wandb")), sandbox=False, cache_dir=model_cache_dir,
+    )
+    try:
+        first = miner.run_round()
+        assert first.submitted, first.decision
+        assert first.best_loss is None and first.loss is not None
+        committed = protocol.decode(local_chain.commitments(NETUID)[miner_wallet.hotkey.ss58_address].data)
+        assert committed.revision == first.submission["revision"]
+
+        # The next round cannot improve (learning rate 0): the chain's best is its own last model.
+        miner.train_config = dataclasses.replace(template, lr=0.0)
+        local_chain.advance(1)
+        second = miner.run_round()
+    finally:
+        miner.close()
+    assert not second.submitted
+    assert second.best_hotkey == miner_wallet.hotkey.ss58_address
+    assert second.loss == second.best_loss
+    assert "does not beat" in second.decision
+    assert protocol.decode(local_chain.commitments(NETUID)[miner_wallet.hotkey.ss58_address].data) == committed
+
+    state = json.loads((tmp_path / "miner" / "miner_state.json").read_text())
+    assert state["round"] == 2 and len(state["submissions"]) == 1
+    assert (tmp_path / "miner" / "rounds" / "round-0002" / "model" / "model.safetensors").is_file()
+    runs = list((tmp_path / "wandb").rglob("offline-run-*"))
+    assert runs, "the daemon should write an offline W&B run"
