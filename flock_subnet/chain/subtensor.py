@@ -158,6 +158,9 @@ class SubtensorChain(Chain):
         return int(self._read("current block", lambda c: c.block()))
 
     def block_hash(self, block: int) -> str:
+        if block < 0:
+            raise ChainError(ChainErrorCode.OTHER, f"block {block} does not exist; blocks start at 0")
+
         async def op(client: Any) -> str | None:
             head = await client.block()
             if block > head:

@@ -21,6 +21,10 @@ websocket. The fake models exactly the storage items, runtime calls and extrinsi
   `hang_submits`, `reject_next_submit`).
 
 A simple fake answers every read with head state and ignores `block_hash`.
+
+Why one file of ~500 lines: it stands for one node. Its storage items, runtime calls and
+extrinsic rules are what the pinned SDK version reads and writes, and they change together
+when that version changes, so they are kept side by side.
 """
 
 from __future__ import annotations

@@ -83,6 +83,8 @@ def test_block_and_block_hash(net):
     assert chain.block_hash(5).startswith("0x")
     with pytest.raises(ChainError, match="does not exist yet"):
         chain.block_hash(6)
+    with pytest.raises(ChainError, match="blocks start at 0"):
+        chain.block_hash(-1)
 
 
 def test_metagraph_maps_rao_and_proportions(net, wallets):

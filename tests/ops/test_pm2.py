@@ -11,7 +11,7 @@ from flock_subnet.ops.heartbeat import read_heartbeat
 from tests.ops.helpers import ROOT, wait_for, write_test_ecosystem
 
 NAME = "flock-test-neuron"
-LIMIT_S = 1.0
+LIMIT_S = 3.0  # seconds of silence before the watchdog restarts (generous: CI machines are busy)
 
 
 def run_watchdog(pm2_env, pm2_binary) -> list[dict]:
@@ -51,12 +51,14 @@ def test_crash_restart_hang_restart_stop(tmp_path, pm2, pm2_env, pm2_binary):
         # a hang: alive for pm2, silent for the watchdog, which restarts it
         control.write_text("hang")
         wait_for(lambda: control.read_text() == "run", what="the neuron to hang")
-        assert run_watchdog(pm2_env, pm2_binary)[0]["action"] in {"ok", "restart"}
-        decisions = wait_for(
-            lambda: [d for d in run_watchdog(pm2_env, pm2_binary) if d["action"] == "restart"],
-            what="the watchdog to restart the hung neuron",
-        )
-        assert decisions[0]["silent_s"] > LIMIT_S
+        restarts: list[dict] = []
+
+        def watchdog_restarted() -> list[dict]:
+            restarts.extend(d for d in run_watchdog(pm2_env, pm2_binary) if d["action"] == "restart")
+            return restarts
+
+        wait_for(watchdog_restarted, what="the watchdog to restart the hung neuron")
+        assert len(restarts) == 1 and restarts[0]["silent_s"] > LIMIT_S
         third = wait_for(lambda: (p := beating_pid()) and p.pid != second.pid and p, what="a restart after the hang")
         assert third.restarts == 2
         assert run_watchdog(pm2_env, pm2_binary)[0]["action"] == "ok"
