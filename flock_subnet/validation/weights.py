@@ -58,6 +58,9 @@ class WeightSetter:
         self.backoff = backoff
         self.version_key = version_key
         self._sleep = sleep
+        self._quiet_until = 0  # after a refusal, do not ask again before this block
+
+    REFUSAL_PAUSE_BLOCKS = 10  # minimum wait after the chain refused our weights
 
     @property
     def hotkey(self) -> str:
@@ -88,6 +91,11 @@ class WeightSetter:
                 f"{hyper.weights_rate_limit} blocks; next chance in {wait} blocks",
                 retry_after_blocks=wait,
             )
+        if block < self._quiet_until:
+            return WeightOutcome(
+                False, f"the chain refused our last attempt; trying again at block {self._quiet_until}",
+                retry_after_blocks=self._quiet_until - block,
+            )
         if hyper.weights_version > self.version_key:
             logger.error(
                 "subnet {} requires weights version {} but this validator is {}; upgrade flock-subnet",
@@ -109,6 +117,7 @@ class WeightSetter:
             top = max(range(len(vector)), key=lambda i: vector[i])
             logger.info("weights set at block {} (top uid {} with {:.3f})", set_block, top, vector[top])
             return WeightOutcome(True, "weights set", block=set_block)
+        self._quiet_until = block + max(result.retry_after_blocks or 0, self.REFUSAL_PAUSE_BLOCKS)
         if result.error is ChainErrorCode.INCORRECT_WEIGHT_VERSION:
             logger.error("the chain refused our weights version {}: {}", self.version_key, result.message)
         else:

@@ -91,10 +91,10 @@ class Subnet:
         self.chain.advance_to(target)
         return target
 
-    def validator(self, name: str, workdir: Path, **overrides: Any) -> Validator:
+    def validator(self, name: str, workdir: Path, wandb_settings: Any = None, **overrides: Any) -> Validator:
         return Validator(
             self.chain, self.hub.client(None), self.wallets[name], NETUID, [LOCAL], workdir,
-            config=fast_config(self.cache_dir, **overrides),
+            wandb_settings=wandb_settings, config=fast_config(self.cache_dir, **overrides),
         )
 
 

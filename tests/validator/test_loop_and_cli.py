@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 
+from flock_subnet.config import WandbSettings
 from flock_subnet.state import ValidatorState, WeightSet
 from flock_subnet.validation.report import CompetitionRound, RoundReport, UidReport
 
@@ -18,7 +19,9 @@ def test_run_waits_for_new_rounds_and_beats(make_subnet, tmp_path, monkeypatch):
     subnet.add_miner("idle")  # registered, never commits
     heartbeat = tmp_path / "heartbeat.json"
     monkeypatch.setenv("FLOCK_HEARTBEAT", str(heartbeat))
-    validator = subnet.validator("val", tmp_path / "val")
+    monkeypatch.setenv("WANDB_MODE", "offline")  # no key: the run is written offline
+    wandb_dir = tmp_path / "wandb"
+    validator = subnet.validator("val", tmp_path / "val", wandb_settings=WandbSettings(directory=str(wandb_dir)))
     stop = threading.Event()
     result: dict[str, int] = {}
     thread = threading.Thread(target=lambda: result.update(rounds=validator.run(stop, max_rounds=2)))
@@ -39,6 +42,9 @@ def test_run_waits_for_new_rounds_and_beats(make_subnet, tmp_path, monkeypatch):
         stop.set()
         thread.join(timeout=60)
     assert result["rounds"] == 2
+    runs = list((wandb_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1  # one run per validator, across rounds
+    assert list(runs[0].glob("*.wandb"))
     record = json.loads(heartbeat.read_text())
     assert record["status"] == "waiting" and record["beats"] >= 1
     with ValidatorState(tmp_path / "val" / "state.db") as state:

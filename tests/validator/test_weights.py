@@ -67,6 +67,12 @@ def test_chain_refusal_is_recorded_with_its_code(setup, chain_owner):
     assert outcome.error == ChainErrorCode.INCORRECT_WEIGHT_VERSION.value
     assert state.weight_sets()[0].ok is False and state.last_weights() is None
     assert state.counter("weight_sets_failed") == 1
+    # no hammering: the next attempts wait a few blocks
+    assert "trying again at block" in setter.maybe_set({m1: 1.0}, 10).message
+    assert len(state.weight_sets()) == 1
+    chain.set_hyperparameter(chain_owner, NETUID, "weights_version", SPEC_VERSION)
+    chain.advance(WeightSetter.REFUSAL_PAUSE_BLOCKS)
+    assert setter.maybe_set({m1: 1.0}, 10).set
 
 
 def test_nothing_to_reward_and_unregistered(setup, make_wallet, tmp_path):
