@@ -11,6 +11,10 @@ What it remembers, so that a restart (even a `kill -9`) loses nothing and repeat
 
 The file runs in WAL mode; `transaction()` groups several changes into one atomic commit.
 The schema version lives in `PRAGMA user_version`; `MIGRATIONS[i]` upgrades version i to i+1.
+
+Why this file is longer than the usual ~400 lines: it is the schema and every query against
+it, kept side by side so a migration and the queries it affects are changed together; each
+method is a small accessor for one table.
 """
 
 from __future__ import annotations
