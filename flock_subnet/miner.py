@@ -165,6 +165,10 @@ def submit_model(
             f"in a {protocol.MAX_COMMITMENT_BYTES}-byte commitment; use a repo id "
             f"{len(repo_id) - budget} characters shorter"
         )
+    if cache_dir is None and reference_files is None:
+        from flock_subnet.training import default_cache_dir
+
+        cache_dir = default_cache_dir()
     report = check_model_dir(model_dir, comp, hotkey, reference_files=reference_files, cache_dir=cache_dir)
     if not report.ok:
         raise SubmitError(
@@ -379,7 +383,8 @@ class MinerRoundReport:
 class Miner:
     """The miner daemon: train -> self-evaluate -> submit only when it beats the chain's best -> repeat.
 
-    Each round trains in `workdir/rounds/round-NNNN/` (resumed after a crash), evaluates the new
+    Each round continues training the newest admissible model (or the chain's best, with
+    `init_from_chain`) in `workdir/rounds/round-NNNN/` (resumed after a crash), evaluates the new
     model and the best committed models of the competition on the same fresh seed with the
     validators' evaluator, and submits when `loss < best_loss * (1 - epsilon)`, epsilon being
     the advantage validators give the earlier commit at its age. Progress and results go to
@@ -433,7 +438,7 @@ class Miner:
     def _load_state(self) -> dict[str, Any]:
         if self.state_file.is_file():
             return json.loads(self.state_file.read_text())
-        return {"round": 0, "best_model": None, "submissions": []}
+        return {"round": 0, "last_model": None, "submissions": []}
 
     def _save_state(self, state: dict[str, Any]) -> None:
         tmp = self.state_file.with_suffix(".tmp")
@@ -462,9 +467,9 @@ class Miner:
             if best is not None and best.folder is not None:
                 logger.info("starting from the chain's best model {} (uid {})", best.reference.short, best.uid)
                 return best.folder
-        own = state.get("best_model")
-        if own and Path(own).is_dir():
-            return Path(own)
+        last = state.get("last_model")  # keep improving the newest admissible model
+        if last and Path(last).is_dir():
+            return Path(last)
         return self.train_config.init_model_dir
 
     def _train(self, round_no: int, init: Path | None) -> Any:
@@ -521,6 +526,7 @@ class Miner:
             report.decision = "not admissible: " + "; ".join(own.reasons)
             return self._finish_round(state, report, run)
         report.loss = own.loss
+        state["last_model"] = str(result.output_dir)
         best = self._best_on_chain(seed)
         if best is not None:
             report.best_loss, report.best_hotkey = best.loss, best.hotkey
@@ -544,13 +550,13 @@ class Miner:
             return self._finish_round(state, report, run)
         report.submitted, report.submission = True, submitted.to_dict()
         report.decision = "submitted" if best is None else f"submitted: beats uid {best.uid} ({best.loss:.4f})"
-        state["best_model"] = str(result.output_dir)
-        state["submissions"] = (state.get("submissions") or []) + [submitted.to_dict()]
+        state["submissions"] = (state.get("submissions") or []) + [{**submitted.to_dict(), "model_dir": report.model_dir}]
         return self._finish_round(state, report, run)
 
     def _finish_round(self, state: dict[str, Any], report: MinerRoundReport, run: Any) -> MinerRoundReport:
         state["round"] = report.round
         self._save_state(state)
+        self._cleanup(state)
         log = {"miner/round": report.round, "miner/submitted": int(report.submitted)}
         if report.loss is not None:
             log["miner/eval_loss"] = report.loss
@@ -559,6 +565,20 @@ class Miner:
         run.log(log)
         logger.info("round {}: {}", report.round, report.decision)
         return report
+
+    def _cleanup(self, state: dict[str, Any]) -> None:
+        """Delete finished rounds' training states and every round folder no longer needed."""
+        keep = {Path(p).parent for p in [state.get("last_model")] if p}
+        submissions = state.get("submissions") or []
+        if submissions and submissions[-1].get("model_dir"):
+            keep.add(Path(submissions[-1]["model_dir"]).parent)
+        for folder in sorted((self.workdir / "rounds").glob("round-*")):
+            if not (folder / "train_summary.json").is_file():
+                continue  # unfinished: its checkpoints resume it
+            if folder in keep:
+                shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+            else:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def run(
         self,

@@ -229,7 +229,17 @@ def _eval(args: argparse.Namespace) -> int:
         with _chain(settings) as chain:
             seed = round_seed(chain.block_hash(args.block))
     report = self_evaluate(args.model_dir, args.competition, hotkey, seed, sandbox=not args.in_process, cache_dir=_cache_dir(args))
-    _print(report.to_dict(), "self-evaluation", args.json)
+    if args.json:
+        _print(report.to_dict(), "self-evaluation", True)
+        return 0 if report.ok else 1
+    data = {k: v for k, v in report.to_dict().items() if k != "eval"}
+    details = report.eval or {}
+    for key in ("samples", "tokens", "tokens_per_s", "seconds"):
+        if key in details:
+            data[key] = details[key]
+    for task, loss in sorted((details.get("per_task") or {}).items()):
+        data[f"loss[{task}]"] = loss
+    _print(data, "self-evaluation", False)
     return 0 if report.ok else 1
 
 

@@ -30,7 +30,7 @@ def test_daemon_submits_only_improvements(tmp_path, monkeypatch, local_chain, lo
         committed = protocol.decode(local_chain.commitments(NETUID)[miner_wallet.hotkey.ss58_address].data)
         assert committed.revision == first.submission["revision"]
 
-        # The next round cannot improve (learning rate 0): the chain's best is its own last model.
+        # The next round continues from that model but cannot improve it (learning rate 0).
         miner.train_config = dataclasses.replace(template, lr=0.0)
         local_chain.advance(1)
         second = miner.run_round()
@@ -44,6 +44,11 @@ def test_daemon_submits_only_improvements(tmp_path, monkeypatch, local_chain, lo
 
     state = json.loads((tmp_path / "miner" / "miner_state.json").read_text())
     assert state["round"] == 2 and len(state["submissions"]) == 1
-    assert (tmp_path / "miner" / "rounds" / "round-0002" / "model" / "model.safetensors").is_file()
+    rounds = tmp_path / "miner" / "rounds"
+    assert state["last_model"] == str(rounds / "round-0002" / "model")
+    assert state["submissions"][0]["model_dir"] == str(rounds / "round-0001" / "model")
+    for kept in ("round-0001", "round-0002"):  # the submitted model and the newest one; training states pruned
+        assert (rounds / kept / "model" / "model.safetensors").is_file()
+        assert not (rounds / kept / "checkpoints").exists()
     runs = list((tmp_path / "wandb").rglob("offline-run-*"))
     assert runs, "the daemon should write an offline W&B run"

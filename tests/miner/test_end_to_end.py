@@ -49,7 +49,7 @@ def test_trained_model_beats_the_base_on_chain(
 
     judge = Validator(
         local_chain, local_hub.client(None), validator, NETUID, [LOCAL], tmp_path / "validator",
-        config=ValidatorConfig(eval_samples=48, eval_timeout_s=240, cache_dir=model_cache_dir),
+        config=ValidatorConfig(eval_samples=32, eval_timeout_s=240, cache_dir=model_cache_dir),
     )
     try:
         report = judge.run_round()

@@ -10,6 +10,7 @@ from flock_subnet.checkpoint import content_hash, salted_hash
 from flock_subnet.competitions import LOCAL
 from flock_subnet.hub.base import RepoNotFound
 from flock_subnet.miner import SubmitError, submit_model
+from flock_subnet.training.chain_models import best_chain_model
 from tests.fixtures.chain import NETUID, register_neuron
 
 REPO = "alice/tiny-sft"
@@ -60,6 +61,16 @@ def test_submit_uploads_privately_commits_reads_back_and_publishes(
 
     again = submit_model(chain, local_hub.client("alice"), miner_wallet, NETUID, model_copy, REPO, LOCAL, cache_dir=model_cache_dir)
     assert again.already_committed and again.commit_block == result.commit_block
+
+
+def test_the_best_committed_model_is_fetched_to_start_training_from(
+    local_chain, local_hub, miner_wallet, model_copy, model_cache_dir, tmp_path
+):
+    assert best_chain_model(local_chain, local_hub.client(None), NETUID, LOCAL, tmp_path / "best") is None
+    result = submit_model(local_chain, local_hub.client("alice"), miner_wallet, NETUID, model_copy, REPO, LOCAL, cache_dir=model_cache_dir)
+    best = best_chain_model(local_chain, local_hub.client("bob"), NETUID, LOCAL, tmp_path / "best", cache_dir=model_cache_dir)
+    assert best is not None and best.uid == result.uid and best.reference == result.reference
+    assert content_hash(best.folder) == result.content_hash
 
 
 def test_a_model_admission_would_refuse_is_never_uploaded(local_chain, local_hub, miner_wallet, model_copy, model_cache_dir):

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 
 from flock_subnet.training import TrainConfig, train
 
-STEPS = 10
+STEPS = 8
 SAVE_EVERY = 2
 
 

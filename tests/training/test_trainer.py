@@ -116,3 +116,18 @@ def test_missing_budget_and_missing_data_file_say_what_to_do(tiny_model_dir, run
         TrainConfig(output_dir=run_dir)
     with pytest.raises(TrainingError, match="JSONL or Parquet"):
         train(TrainConfig(output_dir=run_dir, init_model_dir=tiny_model_dir, data_file=run_dir / "nope.jsonl", max_steps=1))
+
+
+def test_gradient_accumulation_and_time_budget(tiny_model_dir, tmp_path):
+    accumulated = train(
+        TrainConfig(output_dir=tmp_path / "accum", init_model_dir=tiny_model_dir, max_steps=2, grad_accum=2, save_every=0, **FAST)
+    )
+    single = train(
+        TrainConfig(output_dir=tmp_path / "single", init_model_dir=tiny_model_dir, max_steps=4, save_every=0, **FAST)
+    )
+    assert accumulated.steps == 2 and single.steps == 4
+    assert accumulated.tokens == single.tokens  # the same four micro-batches, in the same order
+    timed = train(
+        TrainConfig(output_dir=tmp_path / "timed", init_model_dir=tiny_model_dir, max_seconds=0.2, save_every=0, **FAST)
+    )
+    assert timed.stopped_by == "seconds" and timed.steps >= 1
