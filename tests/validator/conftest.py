@@ -32,7 +32,7 @@ def miner_models(tmp_path_factory, local_base_dir, model_cache_dir) -> dict[str,
         )
         return train(config).output_dir
 
-    return {"base": local_base_dir, "fair": fine_tune("fair", 2, 1), "good": fine_tune("good", 10, 2)}
+    return {"base": local_base_dir, "fair": fine_tune("fair", 2, 1), "good": fine_tune("good", 6, 2)}
 
 
 def fast_config(cache_dir: Path, **overrides: Any) -> ValidatorConfig:

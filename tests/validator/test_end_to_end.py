@@ -117,7 +117,9 @@ def test_two_validators_agree_and_a_killed_validator_resumes(competition, tmp_pa
     # --- validator 2, a real process killed with SIGKILL during its evaluations ----------------------------
     workdir = tmp_path / "val2"
     db = workdir / "state.db"
-    env = {**os.environ, "FLOCK_LOG_LEVEL": "INFO"}
+    scratch = tmp_path / "scratch"  # the evaluation workers' temporary folders, even a killed one's
+    scratch.mkdir()
+    env = {**os.environ, "FLOCK_LOG_LEVEL": "INFO", "TMPDIR": str(scratch)}
     first = subprocess.Popen(
         _validator_command(subnet, [sys.executable, "-m", "flock_subnet.cli", "validator", "run"], workdir),
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -129,9 +131,11 @@ def test_two_validators_agree_and_a_killed_validator_resumes(competition, tmp_pa
         assert time.monotonic() < deadline, "validator 2 evaluated nothing in time"
         workers.update(_children(first.pid))
         time.sleep(0.05)
+    first.send_signal(signal.SIGSTOP)  # frozen, so it starts no new worker while we look
+    workers.update(_children(first.pid))
     first.send_signal(signal.SIGKILL)
     first.wait()
-    for pid in workers | set(_children(first.pid)):  # its orphaned evaluation worker, if still running
+    for pid in workers:  # its orphaned evaluation worker, if still running
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
