@@ -5,7 +5,8 @@ The evaluator never computes anything it does not need:
 - samples are grouped by a shared token prefix (the chat header, the system prompt and the
   task's instruction are the same for many samples); a batch runs its common prefix once and
   reuses its keys and values for every row;
-- inside a group samples are sorted by length, so a batch pads only a few tokens;
+- inside a group samples are sorted by length and cut into batches by dynamic programming,
+  trading padding against the fixed cost of a forward pass;
 - a batch holds at most `max_tokens` padded tokens (rows x width), at least one sample.
 """
 
@@ -57,28 +58,53 @@ def plan_batches(
     max_tokens: int,
     share_prefixes: bool = True,
     min_group: int = 4,
+    batch_overhead_tokens: int = 64,
 ) -> list[Batch]:
     """Batches covering every sample once.
 
     `sequences[i]` are the tokens sample i feeds to the model; `max_prefix[i]` is how many of
     its leading tokens may be shared (the hidden state of every scored position must come
-    from the rows, so it is the position of the first needed hidden state).
+    from the rows, so it is the position of the first needed hidden state). Inside a group the
+    length-sorted samples are cut into batches that minimise padded tokens plus
+    `batch_overhead_tokens` per batch (the fixed cost of one forward pass, in tokens).
     """
     groups = _groups(sequences, min_group) if share_prefixes else [list(range(len(sequences)))]
     batches: list[Batch] = []
     for group in groups:
         group = sorted(group, key=lambda i: (len(sequences[i]), i))
         shared = _shared(sequences, max_prefix, group) if share_prefixes else 0
-        rows: list[int] = []
-        for index in group:
-            width = len(sequences[index]) - shared
-            if rows and (len(rows) + 1) * width > max_tokens:
-                batches.append(_batch(sequences, max_prefix, rows, share_prefixes))
-                rows = []
-            rows.append(index)
-        if rows:
-            batches.append(_batch(sequences, max_prefix, rows, share_prefixes))
+        widths = [len(sequences[i]) - shared for i in group]
+        for start, end in partition(widths, max_tokens, batch_overhead_tokens + shared):
+            batches.append(_batch(sequences, max_prefix, group[start:end], share_prefixes))
     return batches
+
+
+def partition(widths: list[int], max_tokens: int, overhead: int) -> list[tuple[int, int]]:
+    """Cut ascending `widths` into contiguous runs minimising sum(rows x widest) + overhead per run.
+
+    A run holds at most `max_tokens` padded tokens unless it is a single row. Exact dynamic
+    programming, O(n x rows per batch); ties go to fewer batches.
+    """
+    n = len(widths)
+    best = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for end in range(1, n + 1):
+        widest = widths[end - 1]
+        start = end - 1
+        while start >= 0:
+            rows = end - start
+            if rows > 1 and rows * widest > max_tokens:
+                break
+            cost = best[start] + rows * widest + overhead
+            if cost <= best[end]:  # ties: fewer, larger batches
+                best[end], cut[end] = cost, start
+            start -= 1
+    runs = []
+    end = n
+    while end > 0:
+        runs.append((cut[end], end))
+        end = cut[end]
+    return runs[::-1]
 
 
 def _shared(sequences: list[list[int]], max_prefix: list[int], rows: list[int]) -> int:

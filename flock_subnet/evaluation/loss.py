@@ -7,7 +7,7 @@ tokenizer, and scores them in batches planned by `batching.plan_batches`:
 - each batch runs its shared prefix once and reuses the keys/values for all its rows;
 - the decoder's hidden states are gathered at the positions that predict answer tokens only,
   and the language-model head is applied to those rows only: no full-vocabulary logits at
-  prompt positions;
+  prompt positions; the last layer's MLP also runs on those rows only (`sparse_mlp`);
 - float32 on CPU, bfloat16 with SDPA attention on CUDA; `torch.inference_mode`; the same
   plan and the same arithmetic on every run.
 
@@ -125,8 +125,13 @@ def score_encoded(
     max_batch_tokens: int = 4096,
     share_prefixes: bool = True,
     pad_token_id: int = 0,
+    batch_overhead_tokens: int | None = None,
 ) -> LossTotals:
-    """Answer-token cross-entropy sums of every sample, batched; the model is used as loaded."""
+    """Answer-token cross-entropy sums of every sample, batched; the model is used as loaded.
+
+    `batch_overhead_tokens` is the fixed cost of one forward pass counted in tokens, which the
+    planner trades against padding (default: 64 on CPU, 2048 on an accelerator).
+    """
     import torch
     import torch.nn.functional as F
 
@@ -141,6 +146,7 @@ def score_encoded(
         [scored[i][0][0] for i in live],
         max_batch_tokens,
         share_prefixes=share_prefixes and head_only,
+        batch_overhead_tokens=batch_overhead_tokens or (64 if device.type == "cpu" else 2048),
     )
     loss_sums = [0.0] * len(encoded)
     counts = [len(targets) for _, targets in scored]
@@ -182,9 +188,12 @@ def _score_batch(model, batch: Batch, rows, sequences, scored, pad_token_id, hea
             head_ids = torch.tensor([sequences[rows[0]][:prefix]], dtype=torch.long, device=device)
             decoder(input_ids=head_ids, past_key_values=cache, use_cache=True)
             cache.batch_repeat_interleave(len(rows))
-        hidden = decoder(
-            input_ids=ids, position_ids=position_ids, past_key_values=cache, use_cache=cache is not None
-        ).last_hidden_state
+        from flock_subnet.evaluation.sparse_mlp import scored_rows_only
+
+        with scored_rows_only(model, decoder, rows_t * width + cols_t):
+            hidden = decoder(
+                input_ids=ids, position_ids=position_ids, past_key_values=cache, use_cache=cache is not None
+            ).last_hidden_state
         logits = model.get_output_embeddings()(hidden[rows_t, cols_t])
     else:
         logits = model(input_ids=ids, position_ids=position_ids, use_cache=False).logits[rows_t, cols_t]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from flock_subnet.competitions import LOCAL
 from flock_subnet.data import hidden_samples
 from flock_subnet.evaluation import EvalResult, EvaluatorFault, ModelFault, evaluate_loss
-from flock_subnet.evaluation.batching import plan_batches
+from flock_subnet.evaluation.batching import partition, plan_batches
 from flock_subnet.evaluation.loss import encode_samples, load_model, score_encoded
 from tests.evaluation.eval_helpers import altered_copy, mixed_samples, naive_loss
 
@@ -55,6 +55,12 @@ def test_batch_plans_do_not_change_the_loss(sharp_model_dir, samples):
         for a, b in zip(other.loss_sums, reference.loss_sums):
             assert a == pytest.approx(b, abs=1e-3)
         assert other.loss == pytest.approx(reference.loss, abs=1e-5)
+    model.config.logit_scale = 2.0  # a declared logit transform: scored through the full logits path
+    try:
+        full = score_encoded(model, encoded, max_batch_tokens=512)
+    finally:
+        del model.config.logit_scale
+    assert full.loss == pytest.approx(reference.loss, abs=1e-5)
 
 
 def test_repeated_evaluations_are_identical(tiny_model_dir):
@@ -114,3 +120,34 @@ def test_batch_plans_cover_every_sample_once_within_budget(sequences, budget, sh
         assert all(r[: batch.prefix] == rows[0][: batch.prefix] for r in rows)
         assert len(rows) == 1 or len(rows) * batch.width <= budget
         assert share or batch.prefix == 0
+
+
+def _brute_force(widths, max_tokens, overhead):
+    best = None
+    n = len(widths)
+    for mask in range(1 << max(n - 1, 0)):
+        cuts = [0] + [i + 1 for i in range(n - 1) if mask >> i & 1] + [n]
+        runs = list(zip(cuts, cuts[1:]))
+        if any(e - s > 1 and (e - s) * widths[e - 1] > max_tokens for s, e in runs):
+            continue
+        cost = sum((e - s) * widths[e - 1] + overhead for s, e in runs)
+        best = cost if best is None else min(best, cost)
+    return best
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(1, 30), min_size=1, max_size=9), st.integers(1, 80), st.integers(0, 40))
+def test_partition_is_optimal(widths, max_tokens, overhead):
+    widths = sorted(widths)
+    runs = partition(widths, max_tokens, overhead)
+    assert runs[0][0] == 0 and runs[-1][1] == len(widths)
+    assert all(a[1] == b[0] for a, b in zip(runs, runs[1:]))
+    cost = sum((e - s) * widths[e - 1] + overhead for s, e in runs)
+    assert cost == _brute_force(widths, max_tokens, overhead)
+
+
+def test_partition_trades_padding_for_fewer_passes():
+    widths = [10] * 8 + [30] * 8
+    assert partition(widths, 10_000, 0) == [(0, 8), (8, 16)]
+    assert partition(widths, 10_000, 1_000) == [(0, 16)]
+    assert partition([5, 5, 5, 5], 10, 0) == [(0, 2), (2, 4)]

@@ -1,0 +1,152 @@
+#!/usr/bin/env python
+"""Benchmark: the project's evaluator against the per-sample loop the existing subnets use.
+
+Both score the same model on the same encoded samples with the same definition of the loss
+(mean cross-entropy over answer tokens):
+
+(a) naive: one sample at a time (batch size 1), full-vocabulary logits at every position,
+    cross-entropy with -100 labels;
+(b) evaluator: `flock_subnet.evaluation.loss.score_encoded` (shared prefixes run once,
+    length-sorted batches under a token budget, LM head applied at answer positions only).
+
+Each method runs `--repeats` times, interleaved, and the best time counts (the machine may be
+shared). Prints tokens/s of each, both losses and their difference, and last `ratio=<b/a>`.
+Exits 1 if the losses differ by more than the tolerance.
+
+    python scripts/bench_eval.py                       # CPU, the `local` base (tiny Llama, ~5M)
+    python scripts/bench_eval.py --device cuda --random-qwen05b   # GPU, Qwen2-0.5B-shaped random model
+    python scripts/bench_eval.py --device cuda --model DIR --competition qwen05b
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (bf16 + SDPA on cuda)")
+    parser.add_argument("--model", default=None, help="checkpoint folder (default: the `local` competition's base)")
+    parser.add_argument("--random-qwen05b", action="store_true", help="build a random Qwen2-0.5B-shaped model (no download)")
+    parser.add_argument("--qwen-layers", type=int, default=24, help="layers of the random Qwen2 model (24 = 0.5B)")
+    parser.add_argument("--competition", default=None, help="competition whose samples and limits to use")
+    parser.add_argument("--samples", type=int, default=256, help="number of hidden samples (default 256)")
+    parser.add_argument("--seed", type=int, default=0, help="round seed of the samples")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each method; the best counts")
+    parser.add_argument("--batch-tokens", type=int, default=None, help="evaluator token budget per batch")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--tolerance", type=float, default=None, help="max |loss difference| (1e-4 fp32, 2e-2 bf16)")
+    return parser.parse_args(argv)
+
+
+def build_random_qwen05b(out_dir: Path, layers: int = 24) -> Path:
+    """A Qwen2-0.5B-shaped model with random weights and the kit tokenizer, saved in bfloat16."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from flock_subnet.modelkit import build_tokenizer
+
+    config = Qwen2Config(
+        vocab_size=151_936, hidden_size=896, intermediate_size=4864, num_hidden_layers=layers,
+        num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32_768,
+        rope_theta=1_000_000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
+        bos_token_id=0, eos_token_id=3, pad_token_id=1,
+    )
+    torch.manual_seed(0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    with torch.device(device):
+        model = Qwen2ForCausalLM(config).to(torch.bfloat16)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    build_tokenizer(model_max_length=1024).save_pretrained(out_dir)
+    return out_dir
+
+
+def naive_scores(model, encoded, torch, F) -> tuple[float, int]:
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for sample in encoded:
+            ids = torch.tensor([sample.input_ids], device=device)
+            labels = torch.tensor(sample.labels, device=device)
+            logits = model(input_ids=ids).logits[0].float()
+            total += float(F.cross_entropy(logits[:-1], labels[1:], ignore_index=-100, reduction="sum"))
+            count += int((labels[1:] != -100).sum())
+    return total, count
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+    import torch.nn.functional as F
+
+    from flock_subnet.competitions import LOCAL, QWEN_05B, get_competition
+    from flock_subnet.data import hidden_samples
+    from flock_subnet.evaluation.loss import encode_samples, load_model, score_encoded
+    from flock_subnet.modelkit import base_model_dir
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    default_competition = QWEN_05B if args.random_qwen05b else LOCAL
+    competition = get_competition(args.competition) if args.competition else default_competition
+    with tempfile.TemporaryDirectory(prefix="flock-bench-") as scratch:
+        if args.random_qwen05b:
+            model_dir = build_random_qwen05b(Path(scratch) / "qwen05b-random", args.qwen_layers)
+        elif args.model:
+            model_dir = Path(args.model)
+        else:
+            model_dir = base_model_dir(LOCAL, Path(scratch) / "cache")
+        model, tokenizer, device = load_model(model_dir, args.device)
+        samples = hidden_samples(competition, args.seed, n=args.samples)
+        encoded = encode_samples(tokenizer, samples, competition.sequence_length)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    budget = args.batch_tokens or competition.eval_batch_tokens
+    tokens = sum(len(s.input_ids) for s in encoded)
+    params = sum(p.numel() for p in model.parameters())
+    dtype = str(next(model.parameters()).dtype).replace("torch.", "")
+    print(f"model {model_dir.name}: {params / 1e6:.1f}M parameters, {device} {dtype}, {torch.get_num_threads()} threads")
+    print(f"samples {len(encoded)} of {competition.id!r}, {tokens} tokens, {sum(s.answer_tokens for s in encoded)} scored")
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def naive():
+        total, count = naive_scores(model, encoded, torch, F)
+        return total / count
+
+    def evaluator():
+        return score_encoded(model, encoded, max_batch_tokens=budget, pad_token_id=pad).loss
+
+    warm = encoded[: min(8, len(encoded))]
+    naive_scores(model, warm, torch, F)
+    score_encoded(model, warm, max_batch_tokens=budget, pad_token_id=pad)
+    best = {"naive": float("inf"), "evaluator": float("inf")}
+    losses = {}
+    for _ in range(max(1, args.repeats)):
+        for name, run in (("naive", naive), ("evaluator", evaluator)):
+            sync()
+            started = time.perf_counter()
+            losses[name] = run()
+            sync()
+            best[name] = min(best[name], time.perf_counter() - started)
+    rates = {name: tokens / seconds for name, seconds in best.items()}
+    diff = abs(losses["naive"] - losses["evaluator"])
+    tolerance = args.tolerance if args.tolerance is not None else (1e-4 if dtype == "float32" else 2e-2)
+    print(f"(a) naive per-sample loop : {rates['naive']:>10,.0f} tokens/s  loss {losses['naive']:.6f}")
+    print(f"(b) flock evaluator        : {rates['evaluator']:>10,.0f} tokens/s  loss {losses['evaluator']:.6f}")
+    print(f"loss difference {diff:.2e} (tolerance {tolerance:g})")
+    ratio = rates["evaluator"] / rates["naive"]
+    print(f"ratio={ratio:.3f}")
+    return 0 if diff <= tolerance else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
