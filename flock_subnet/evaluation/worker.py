@@ -33,10 +33,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def limit_memory(megabytes: int | None) -> None:
-    """Cap this process's address space (Linux `RLIMIT_AS`); allocations past it raise MemoryError."""
+def uses_gpu(device: str | None) -> bool:
+    """Whether the evaluation will run on CUDA (an unset device means CUDA when a GPU is present)."""
+    if device:
+        return device.startswith("cuda")
+    return os.path.exists("/dev/nvidiactl")
+
+
+def limit_memory(megabytes: int | None, device: str | None = None) -> bool:
+    """Cap this process's address space (Linux `RLIMIT_AS`); allocations past it raise MemoryError.
+
+    Not applied on CUDA: the driver reserves far more virtual address space than the machine
+    has memory, so any useful cap breaks it (GPU memory failures still end as evaluator faults).
+    Returns whether the cap was applied.
+    """
     if not megabytes:
-        return
+        return False
+    if uses_gpu(device):
+        print("memory limit not applied: the evaluation runs on CUDA", file=sys.stderr)
+        return False
     import resource
 
     limit = int(megabytes) * 1024 * 1024
@@ -44,6 +59,7 @@ def limit_memory(megabytes: int | None) -> None:
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    return True
 
 
 def _write(path: Path, payload: dict) -> None:
@@ -70,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     result_path = Path(args.result)
     try:
-        limit_memory(args.memory_limit_mb)
+        limit_memory(args.memory_limit_mb, args.device)
         payload = run(args)
     except BaseException as exc:  # every failure becomes a classified outcome
         payload = _classify(exc)

@@ -22,10 +22,10 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_eval_json_reports_the_loss_of_the_seeded_round(tiny_model_dir):
-    done = _run("eval", str(tiny_model_dir), "--competition", "local", "--seed", "5", "--samples", "16", "--json")
+    done = _run("eval", str(tiny_model_dir), "--competition", "local", "--seed", "5", "--samples", "16", "--device", "cpu", "--json")
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
-    expected = evaluate_loss(tiny_model_dir, hidden_samples(LOCAL, 5, n=16), LOCAL)
+    expected = evaluate_loss(tiny_model_dir, hidden_samples(LOCAL, 5, n=16), LOCAL, device="cpu")
     assert info["loss"] == pytest.approx(expected.loss, abs=1e-6)
     assert info["per_task"] == pytest.approx(expected.per_task, abs=1e-6)
     assert (info["samples"], info["tokens"], info["seed"], info["block"]) == (16, expected.tokens, 5, None)
@@ -37,14 +37,14 @@ def test_eval_block_takes_the_seed_from_the_chain_and_sandbox_agrees(tiny_model_
     chain_file = tmp_path / "localchain.db"
     assert chain_file.is_file()
     done = _run(
-        "eval", str(tiny_model_dir), "--competition", "local", "--block", "3", "--samples", "12", "--sandbox",
+        "eval", str(tiny_model_dir), "--competition", "local", "--block", "3", "--samples", "12", "--sandbox", "--device", "cpu",
         "--subtensor.chain_endpoint", f"file://{chain_file}", "--json",
     )
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
     seed = round_seed(local_chain.block_hash(3))
     assert (info["block"], info["seed"]) == (3, seed)
-    expected = evaluate_loss(tiny_model_dir, hidden_samples(LOCAL, seed, n=12), LOCAL)
+    expected = evaluate_loss(tiny_model_dir, hidden_samples(LOCAL, seed, n=12), LOCAL, device="cpu")
     assert info["loss"] == pytest.approx(expected.loss, abs=1e-6)
 
 

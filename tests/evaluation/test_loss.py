@@ -65,8 +65,8 @@ def test_batch_plans_do_not_change_the_loss(sharp_model_dir, samples):
 
 def test_repeated_evaluations_are_identical(tiny_model_dir):
     round_ = hidden_samples(LOCAL, 4, n=24)
-    first = evaluate_loss(tiny_model_dir, round_, LOCAL)
-    second = evaluate_loss(tiny_model_dir, round_, LOCAL)
+    first = evaluate_loss(tiny_model_dir, round_, LOCAL, device="cpu")
+    second = evaluate_loss(tiny_model_dir, round_, LOCAL, device="cpu")
     assert first.loss == second.loss and first.per_task == second.per_task
     assert math.isfinite(first.sample_loss)
     assert EvalResult.from_dict(json.loads(json.dumps(first.to_dict()))) == first
@@ -78,7 +78,7 @@ def test_nan_weights_are_a_model_fault(tiny_model_dir, tmp_path):
 
     broken = altered_copy(tiny_model_dir, tmp_path / "nan", poison)
     with pytest.raises(ModelFault, match="not finite"):
-        evaluate_loss(broken, hidden_samples(LOCAL, 0, n=8), LOCAL)
+        evaluate_loss(broken, hidden_samples(LOCAL, 0, n=8), LOCAL, device="cpu")
 
 
 def test_weights_that_do_not_fit_the_config_are_a_model_fault(tiny_model_dir, tmp_path):
@@ -87,12 +87,12 @@ def test_weights_that_do_not_fit_the_config_are_a_model_fault(tiny_model_dir, tm
 
     broken = altered_copy(tiny_model_dir, tmp_path / "shape", shrink)
     with pytest.raises(ModelFault, match="loading the model"):
-        evaluate_loss(broken, hidden_samples(LOCAL, 0, n=8), LOCAL)
+        evaluate_loss(broken, hidden_samples(LOCAL, 0, n=8), LOCAL, device="cpu")
     truncated = altered_copy(tiny_model_dir, tmp_path / "truncated", lambda w: None)
     data = (truncated / "model.safetensors").read_bytes()
     (truncated / "model.safetensors").write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelFault):
-        evaluate_loss(truncated, hidden_samples(LOCAL, 0, n=8), LOCAL)
+        evaluate_loss(truncated, hidden_samples(LOCAL, 0, n=8), LOCAL, device="cpu")
 
 
 def test_missing_folder_and_no_samples_are_evaluator_faults(tiny_model_dir, tmp_path):

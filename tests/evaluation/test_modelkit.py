@@ -92,3 +92,17 @@ def test_local_base_is_the_small_preset_and_cached(local_base_dir, model_cache_d
 def test_hub_base_without_a_hub_says_what_to_do(tmp_path):
     with pytest.raises(ModelKitError, match="pass a hub"):
         base_model_dir(QWEN_05B, tmp_path)
+
+
+def test_hub_base_is_downloaded_at_the_pinned_revision(tmp_path, tiny_model_dir, local_hub):
+    client = local_hub.client("alice")
+    revision = client.upload(tiny_model_dir, "alice/base", private=False)
+    base = replace(QWEN_05B.base, repo_id="alice/base", revision=revision, tiny=None)
+    competition = replace(QWEN_05B, id="hubbase", base=base)
+    folder = base_model_dir(competition, tmp_path / "cache", hub=client)
+    assert folder == tmp_path / "cache" / "hub" / "alice--base" / revision
+    assert content_hash(folder) == content_hash(tiny_model_dir)
+    assert base_model_dir(competition, tmp_path / "cache") == folder  # cached: no hub needed any more
+    files = reference_tokenizer_files(competition, tmp_path / "cache")
+    assert files["tokenizer.json"] == (tiny_model_dir / "tokenizer.json").read_bytes()
+    assert not list((tmp_path / "cache" / "hub" / "alice--base").glob(".*"))  # no half-built folders left

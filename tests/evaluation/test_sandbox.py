@@ -15,8 +15,8 @@ from tests.evaluation.eval_helpers import altered_copy
 
 
 def test_sandbox_returns_the_in_process_result(tiny_model_dir):
-    sandboxed = evaluate_in_sandbox(tiny_model_dir, "local", 77, timeout_s=300, memory_limit_mb=8192, samples=24)
-    in_process = evaluate_loss(tiny_model_dir, hidden_samples(LOCAL, 77, n=24), LOCAL)
+    sandboxed = evaluate_in_sandbox(tiny_model_dir, "local", 77, timeout_s=300, memory_limit_mb=8192, samples=24, device="cpu")
+    in_process = evaluate_loss(tiny_model_dir, hidden_samples(LOCAL, 77, n=24), LOCAL, device="cpu")
     assert sandboxed.loss == pytest.approx(in_process.loss, abs=1e-6)
     assert sandboxed.per_task == pytest.approx(in_process.per_task, abs=1e-6)
     assert (sandboxed.samples, sandboxed.tokens, sandboxed.answer_tokens) == (
@@ -31,7 +31,7 @@ def test_nan_model_in_the_sandbox_is_a_model_fault(tiny_model_dir, tmp_path):
 
     broken = altered_copy(tiny_model_dir, tmp_path / "nan", poison)
     with pytest.raises(ModelFault, match="not finite") as info:
-        evaluate_in_sandbox(broken, "local", 1, timeout_s=300, samples=8)
+        evaluate_in_sandbox(broken, "local", 1, timeout_s=300, samples=8, device="cpu")
     assert info.value.fault == "miner"
 
 
@@ -43,7 +43,7 @@ def test_a_timeout_is_an_evaluator_fault(tiny_model_dir):
 
 def test_running_out_of_memory_is_an_evaluator_fault(tiny_model_dir):
     with pytest.raises(EvaluatorFault, match="validator's side"):
-        evaluate_in_sandbox(tiny_model_dir, "local", 1, timeout_s=120, memory_limit_mb=64)
+        evaluate_in_sandbox(tiny_model_dir, "local", 1, timeout_s=120, memory_limit_mb=64, device="cpu")
 
 
 def test_worker_outcomes_are_classified(tmp_path):
@@ -59,3 +59,11 @@ def test_worker_outcomes_are_classified(tmp_path):
     result.write_text(json.dumps({"status": "evaluator_fault", "error": "MemoryError: "}))
     with pytest.raises(EvaluatorFault, match="MemoryError"):
         _outcome(1, result, stderr)
+
+
+def test_the_memory_cap_is_not_applied_on_cuda():
+    from flock_subnet.evaluation.worker import limit_memory, uses_gpu
+
+    assert uses_gpu("cuda") and uses_gpu("cuda:1") and not uses_gpu("cpu")
+    assert limit_memory(64, "cuda:0") is False
+    assert limit_memory(None, "cpu") is False
