@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from flock_subnet.competitions import LOCAL, QWEN_05B, get_competition
     from flock_subnet.data import hidden_samples
-    from flock_subnet.evaluation.loss import encode_samples, load_model, score_encoded
+    from flock_subnet.evaluation.loss import encode_samples, load_model, load_tokenizer, score_encoded
     from flock_subnet.modelkit import base_model_dir
 
     if args.threads:
@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             model_dir = Path(args.model)
         else:
             model_dir = base_model_dir(LOCAL, Path(scratch) / "cache")
-        model, tokenizer, device = load_model(model_dir, args.device)
+        model, device = load_model(model_dir, args.device)
+        tokenizer = load_tokenizer(model_dir, competition)
         samples = hidden_samples(competition, args.seed, n=args.samples)
         encoded = encode_samples(tokenizer, samples, competition.sequence_length)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

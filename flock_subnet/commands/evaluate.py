@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sandbox", action="store_true", help="evaluate in a separate worker process, as validators do")
     parser.add_argument("--timeout", type=float, default=600.0, help="sandbox timeout in seconds (default 600)")
     parser.add_argument("--memory-limit-mb", type=int, default=None, help="sandbox address-space cap in MiB")
+    parser.add_argument("--tokenizer-dir", default=None, help="base model folder with the tokenizer (hub-based competitions)")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     add_chain_args(parser)
     parser.set_defaults(handler=_evaluate)
@@ -59,13 +60,16 @@ def _evaluate(args: argparse.Namespace) -> int:
             result = evaluate_in_sandbox(
                 args.model_dir, competition.id, seed, timeout_s=args.timeout,
                 memory_limit_mb=args.memory_limit_mb, device=args.device, samples=args.samples,
+                tokenizer_dir=args.tokenizer_dir,
             )
         else:
             from flock_subnet.data import hidden_samples
             from flock_subnet.evaluation.loss import evaluate_loss
 
             samples = hidden_samples(competition, seed, n=args.samples)
-            result = evaluate_loss(args.model_dir, samples, competition, device=args.device)
+            result = evaluate_loss(
+                args.model_dir, samples, competition, device=args.device, tokenizer_dir=args.tokenizer_dir
+            )
     except EvaluationError as exc:
         if not args.json:
             raise

@@ -1,8 +1,8 @@
 """Batched, length-bucketed, answer-only loss of a causal language model.
 
 `evaluate_loss(model_dir, samples, competition)` loads the checkpoint from disk (safetensors
-only, no remote code, no network), encodes the samples with `data.encode_chat` and its own
-tokenizer, and scores them in batches planned by `batching.plan_batches`:
+only, no remote code, no network), encodes the samples with `data.encode_chat` and the
+competition's base tokenizer (`load_tokenizer`), and scores them in batches planned by `batching.plan_batches`:
 
 - each batch runs its shared prefix once and reuses the keys/values for all its rows;
 - the decoder's hidden states are gathered at the positions that predict answer tokens only,
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flock_subnet.checkpoint import TOKENIZER_FILES
 from flock_subnet.competitions import Competition
 from flock_subnet.data.encoding import IGNORE_INDEX, EncodedSample, encode_chat
 from flock_subnet.data.samples import ChatSample
@@ -67,13 +68,13 @@ def _blame(exc: BaseException, what: str) -> Exception:
     return ModelFault(f"{what} failed: {type(exc).__name__}: {exc}")
 
 
-def load_model(model_dir: str | Path, device: str | None = None) -> tuple[Any, Any, str]:
-    """(model, tokenizer, device) from a checkpoint folder; `ModelFault` if its files do not load."""
+def load_model(model_dir: str | Path, device: str | None = None) -> tuple[Any, str]:
+    """(model, device) from a checkpoint folder; `ModelFault` if its files do not load."""
     folder = Path(model_dir)
     if not folder.is_dir():
         raise EvaluatorFault(f"model folder {folder} does not exist; download or admit the model first")
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     device = resolve_device(device)
     on_gpu = device.startswith("cuda")
@@ -89,17 +90,45 @@ def load_model(model_dir: str | Path, device: str | None = None) -> tuple[Any, A
         )
         model.to(device)
         model.eval()
-        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
     except Exception as exc:
         raise _blame(exc, "loading the model") from exc
-    return model, tokenizer, device
+    return model, device
+
+
+def load_tokenizer(model_dir: str | Path, competition: Competition, tokenizer_dir: str | Path | None = None) -> Any:
+    """The competition's base tokenizer, which every submission is scored with.
+
+    Tiny bases: the kit tokenizer (built, not read from the submission). Otherwise the base
+    model folder `tokenizer_dir` when given, else the submission's own tokenizer files, which
+    admission has verified to be byte-identical to the base's.
+    """
+    if competition.base.tiny is not None:
+        from flock_subnet.modelkit import build_tokenizer
+
+        return build_tokenizer(competition.sequence_length)
+    from transformers import AutoTokenizer
+
+    if tokenizer_dir is not None:
+        try:
+            return AutoTokenizer.from_pretrained(Path(tokenizer_dir), trust_remote_code=False, local_files_only=True)
+        except Exception as exc:
+            raise EvaluatorFault(f"cannot load the base tokenizer from {tokenizer_dir}: {exc}") from exc
+    folder = Path(model_dir)
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise EvaluatorFault(
+            f"{folder} has no tokenizer files; pass tokenizer_dir=the base model folder (modelkit.base_model_dir)"
+        )
+    try:
+        return AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
+    except Exception as exc:
+        raise _blame(exc, "loading the model's tokenizer") from exc
 
 
 def encode_samples(tokenizer: Any, samples: Sequence[ChatSample], max_length: int) -> list[EncodedSample]:
     try:
         return [encode_chat(tokenizer, sample, max_length) for sample in samples]
     except Exception as exc:
-        raise _blame(exc, "tokenizing the samples with the model's tokenizer") from exc
+        raise _blame(exc, "tokenizing the samples") from exc
 
 
 def _head_only(model: Any) -> bool:
@@ -234,12 +263,17 @@ def evaluate_loss(
     competition: Competition,
     device: str | None = None,
     max_batch_tokens: int | None = None,
+    tokenizer_dir: str | Path | None = None,
 ) -> EvalResult:
-    """Load `model_dir` and return its answer-only loss on `samples` (in this process)."""
+    """Load `model_dir` and return its answer-only loss on `samples` (in this process).
+
+    The samples are encoded with the competition's base tokenizer (`load_tokenizer`).
+    """
     if not samples:
         raise EvaluatorFault("no samples to evaluate")
     started = time.perf_counter()
-    model, tokenizer, device = load_model(model_dir, device)
+    model, device = load_model(model_dir, device)
+    tokenizer = load_tokenizer(model_dir, competition, tokenizer_dir)
     encoded = encode_samples(tokenizer, samples, competition.sequence_length)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     budget = max_batch_tokens or competition.eval_batch_tokens

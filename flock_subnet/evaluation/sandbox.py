@@ -55,8 +55,13 @@ def evaluate_in_sandbox(
     device: str | None = None,
     samples: int | None = None,
     samples_file: str | Path | None = None,
+    tokenizer_dir: str | Path | None = None,
 ) -> EvalResult:
-    """The model's `EvalResult` on the hidden samples of `seed`, computed by a separate worker process."""
+    """The model's `EvalResult` on the hidden samples of `seed`, computed by a separate worker process.
+
+    `samples` overrides the number of hidden samples; `samples_file` (JSONL/Parquet) replaces
+    them; `tokenizer_dir` is the base model folder for competitions whose base is on a hub.
+    """
     with tempfile.TemporaryDirectory(prefix="flock-eval-") as scratch:
         result_path = Path(scratch) / "result.json"
         stderr_path = Path(scratch) / "stderr.txt"
@@ -73,6 +78,8 @@ def evaluate_in_sandbox(
             command += ["--device", device]
         if samples is not None:
             command += ["--samples", str(int(samples))]
+        if tokenizer_dir is not None:
+            command += ["--tokenizer-dir", str(Path(tokenizer_dir).resolve())]
         if samples_file is not None:
             command += ["--samples-file", str(Path(samples_file).resolve())]
         with open(stderr_path, "wb") as stderr:

@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None)
     parser.add_argument("--memory-limit-mb", type=int, default=None)
     parser.add_argument("--samples-file", default=None, help="JSONL of samples to score instead of the hidden round")
+    parser.add_argument("--tokenizer-dir", default=None, help="base model folder holding the tokenizer (hub bases)")
     parser.add_argument("--samples", type=int, default=None, help="number of hidden samples (default: the competition's)")
     return parser
 
@@ -78,7 +79,9 @@ def run(args: argparse.Namespace) -> dict:
         samples = load_chat_file(args.samples_file)
     else:
         samples = hidden_samples(competition, args.seed, n=args.samples)
-    result = evaluate_loss(Path(args.model_dir), samples, competition, device=args.device)
+    result = evaluate_loss(
+        Path(args.model_dir), samples, competition, device=args.device, tokenizer_dir=args.tokenizer_dir
+    )
     return {"status": STATUS_OK, "result": result.to_dict()}
 
 

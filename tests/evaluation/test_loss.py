@@ -13,7 +13,7 @@ from flock_subnet.competitions import LOCAL
 from flock_subnet.data import hidden_samples
 from flock_subnet.evaluation import EvalResult, EvaluatorFault, ModelFault, evaluate_loss
 from flock_subnet.evaluation.batching import partition, plan_batches
-from flock_subnet.evaluation.loss import encode_samples, load_model, score_encoded
+from flock_subnet.evaluation.loss import encode_samples, load_model, load_tokenizer, score_encoded
 from tests.evaluation.eval_helpers import altered_copy, mixed_samples, naive_loss
 
 
@@ -46,7 +46,8 @@ def test_evaluator_equals_the_naive_full_logits_loss(sharp_model_dir, samples):
 
 
 def test_batch_plans_do_not_change_the_loss(sharp_model_dir, samples):
-    model, tokenizer, _ = load_model(sharp_model_dir, "cpu")
+    model, _ = load_model(sharp_model_dir, "cpu")
+    tokenizer = load_tokenizer(sharp_model_dir, LOCAL)
     encoded = encode_samples(tokenizer, samples, LOCAL.sequence_length)
     reference = score_encoded(model, encoded, max_batch_tokens=4096)
     for budget, share in ((4096, False), (40, True), (100_000, True)):
@@ -151,3 +152,24 @@ def test_partition_trades_padding_for_fewer_passes():
     assert partition(widths, 10_000, 0) == [(0, 8), (8, 16)]
     assert partition(widths, 10_000, 1_000) == [(0, 16)]
     assert partition([5, 5, 5, 5], 10, 0) == [(0, 2), (2, 4)]
+
+
+def test_samples_are_encoded_with_the_base_tokenizer(tiny_model_dir, tmp_path):
+    import shutil
+    from dataclasses import replace
+
+    from flock_subnet.competitions import QWEN_05B
+
+    bare = tmp_path / "bare"
+    shutil.copytree(tiny_model_dir, bare)
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        (bare / name).unlink()
+    round_ = hidden_samples(LOCAL, 8, n=12)
+    with_files = evaluate_loss(tiny_model_dir, round_, LOCAL, device="cpu")
+    assert evaluate_loss(bare, round_, LOCAL, device="cpu").loss == with_files.loss  # tiny base: the kit tokenizer
+    hub_based = replace(QWEN_05B, id="hubbased", sequence_length=256)
+    with pytest.raises(EvaluatorFault, match="tokenizer_dir"):
+        evaluate_loss(bare, round_, hub_based, device="cpu")
+    from_base = evaluate_loss(bare, round_, hub_based, device="cpu", tokenizer_dir=tiny_model_dir)
+    assert from_base.loss == pytest.approx(with_files.loss, abs=1e-9)
+    assert evaluate_loss(tiny_model_dir, round_, hub_based, device="cpu").loss == pytest.approx(with_files.loss, abs=1e-9)
