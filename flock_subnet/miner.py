@@ -487,7 +487,7 @@ class Miner:
         )
         return train(config, wandb_run=self._wandb(), hub=self.hub)
 
-    def _best_on_chain(self, seed: int) -> ChainModel | None:
+    def _best_on_chain(self, seed: int, worker: Any = None) -> ChainModel | None:
         from flock_subnet.training.selfeval import evaluate_on_seed
 
         best = None
@@ -501,13 +501,23 @@ class Miner:
                 logger.info("{} (uid {}) is not admissible: {}", model.reference.short, model.uid, "; ".join(model.reasons))
                 continue
             try:
-                model.loss = float(evaluate_on_seed(model.folder, self.competition, seed, sandbox=self.sandbox).loss)
+                model.loss = float(
+                    evaluate_on_seed(model.folder, self.competition, seed, sandbox=self.sandbox, worker=worker).loss
+                )
             except FlockError as exc:
                 logger.warning("could not evaluate {} ({}); comparing without it", model.reference.short, exc)
                 continue
             if best is None or model.loss < (best.loss or float("inf")):
                 best = model
         return best
+
+    def _eval_worker(self) -> Any:
+        """One sandbox worker for this round's evaluations (the new model and the chain's best)."""
+        if not self.sandbox:
+            return None
+        from flock_subnet.evaluation import WarmWorker
+
+        return WarmWorker()
 
     def run_round(self) -> MinerRoundReport:
         """Train one model, compare it with the chain's best on a fresh seed, submit if it wins."""
@@ -521,13 +531,19 @@ class Miner:
         report = MinerRoundReport(round=round_no, seed=seed)
         result = self._train(round_no, self._init_model(state))
         report.model_dir, report.train = str(result.output_dir), result.to_dict()
-        own = self_evaluate(result.output_dir, self.competition, self.hotkey, seed, sandbox=self.sandbox, cache_dir=self.cache_dir)
-        if not own.ok:
-            report.decision = "not admissible: " + "; ".join(own.reasons)
-            return self._finish_round(state, report, run)
-        report.loss = own.loss
-        state["last_model"] = str(result.output_dir)
-        best = self._best_on_chain(seed)
+        worker = self._eval_worker()
+        try:
+            own = self_evaluate(result.output_dir, self.competition, self.hotkey, seed, sandbox=self.sandbox,
+                                cache_dir=self.cache_dir, worker=worker)
+            if not own.ok:
+                report.decision = "not admissible: " + "; ".join(own.reasons)
+                return self._finish_round(state, report, run)
+            report.loss = own.loss
+            state["last_model"] = str(result.output_dir)
+            best = self._best_on_chain(seed, worker)
+        finally:
+            if worker is not None:
+                worker.close()
         if best is not None:
             report.best_loss, report.best_hotkey = best.loss, best.hotkey
             age = max(0, self.chain.block() - best.commit_block)

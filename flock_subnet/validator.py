@@ -356,6 +356,7 @@ class Validator:
         return rounds_run
 
     def close(self) -> None:
+        self.evaluator.close()
         self.models.close()
         if self._wandb is not None:
             self._wandb.finish()

@@ -3,7 +3,7 @@
 Public API (imported lazily, so `import flock_subnet.evaluation` stays cheap):
 - `evaluate_loss(model_dir, samples, competition, device=None) -> EvalResult` (in process)
 - `evaluate_in_sandbox(model_dir, competition_id, seed, timeout_s=..., memory_limit_mb=None)`
-  (a separate worker process)
+  (a separate worker process); `WarmWorker` keeps one such worker for many models
 - `EvalResult`, `ModelFault`, `EvaluatorFault`
 """
 
@@ -16,6 +16,7 @@ _EXPORTS = {
     "score_encoded": "flock_subnet.evaluation.loss",
     "load_model": "flock_subnet.evaluation.loss",
     "evaluate_in_sandbox": "flock_subnet.evaluation.sandbox",
+    "WarmWorker": "flock_subnet.evaluation.warm",
     "EvalResult": "flock_subnet.evaluation.result",
     "EvaluationError": "flock_subnet.evaluation.errors",
     "ModelFault": "flock_subnet.evaluation.errors",

@@ -122,6 +122,11 @@ def _outcome(returncode: int, result_path: Path, stderr_path: Path) -> EvalResul
         raise EvaluatorFault(
             f"the evaluation worker exited with status {returncode} without a result: {_tail(stderr_path)}"
         ) from None
+    return result_from_payload(payload)
+
+
+def result_from_payload(payload: dict) -> EvalResult:
+    """A worker's JSON answer as an `EvalResult`, or the fault it reports."""
     status = payload.get("status")
     if status == STATUS_OK:
         return EvalResult.from_dict(payload["result"])

@@ -5,6 +5,11 @@ space before importing anything heavy, loads the model from disk itself, builds 
 hidden samples from the seed, evaluates, and writes one JSON object to the result file
 (atomically): `{"status": "ok", "result": {...}}`, or `{"status": "model_fault" |
 "evaluator_fault", "error": "..."}`. Nothing is pickled between the processes.
+
+`--serve --reply-fd N` keeps one worker warm for many models (`warm.WarmWorker`): it reads one
+JSON job per line on stdin (the same fields as the flags) and answers each with one JSON line
+on file descriptor N (stdout stays free for whatever libraries print). Every job still loads
+its model from disk; the worker exits at end of input or as soon as its parent is gone.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ STATUS_EVALUATOR_FAULT = "evaluator_fault"
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m flock_subnet.evaluation.worker")
-    parser.add_argument("--model-dir", required=True)
-    parser.add_argument("--competition", required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--result", required=True, help="file to write the JSON outcome to")
+    parser.add_argument("--model-dir")
+    parser.add_argument("--competition")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--result", help="file to write the JSON outcome to")
+    parser.add_argument("--serve", action="store_true", help="evaluate one JSON job per stdin line")
+    parser.add_argument("--reply-fd", type=int, default=None, help="with --serve: where to write the answers")
     parser.add_argument("--device", default=None)
     parser.add_argument("--memory-limit-mb", type=int, default=None)
     parser.add_argument("--samples-file", default=None, help="JSONL of samples to score instead of the hidden round")
@@ -85,9 +92,74 @@ def run(args: argparse.Namespace) -> dict:
     return {"status": STATUS_OK, "result": result.to_dict()}
 
 
+def _exit_with_parent() -> None:
+    """End this worker when the process that started it is gone (a validator killed with -9)."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(4)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Answer jobs from stdin until it closes; each answer is one JSON line on the reply fd."""
+    import gc
+
+    if args.reply_fd is None:
+        print("--serve needs --reply-fd", file=sys.stderr)
+        return 2
+    _exit_with_parent()
+    reply = os.fdopen(args.reply_fd, "w", buffering=1)
+    limit_memory(args.memory_limit_mb, args.device)
+    try:  # import the heavy stack once, before the first job
+        from flock_subnet.evaluation import loss as _loss  # noqa: F401
+    except BaseException as exc:
+        reply.write(json.dumps(_classify(exc)) + "\n")
+        return 3
+    reply.write(json.dumps({"status": "ready"}) + "\n")
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            job = json.loads(line)
+            job_args = argparse.Namespace(
+                model_dir=job["model_dir"], competition=job["competition"], seed=int(job["seed"]),
+                device=job.get("device") or args.device, samples_file=job.get("samples_file"),
+                tokenizer_dir=job.get("tokenizer_dir"), samples=job.get("samples"),
+            )
+            payload = run(job_args)
+        except BaseException as exc:
+            payload = _classify(exc)
+        reply.write(json.dumps(payload) + "\n")
+        gc.collect()
+        if uses_gpu(args.device):
+            try:
+                import torch
+
+                torch.cuda.empty_cache()
+            except Exception:  # the next job will find out
+                pass
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.serve:
+        return serve(args)
+    missing = [flag for flag, value in (("--model-dir", args.model_dir), ("--competition", args.competition),
+                                        ("--seed", args.seed), ("--result", args.result)) if value is None]
+    if missing:
+        print(f"missing {', '.join(missing)} (or use --serve)", file=sys.stderr)
+        return 2
     result_path = Path(args.result)
+    _exit_with_parent()
     try:
         limit_memory(args.memory_limit_mb, args.device)
         payload = run(args)

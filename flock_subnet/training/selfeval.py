@@ -60,9 +60,15 @@ def evaluate_on_seed(
     sandbox: bool = True,
     timeout_s: float | None = None,
     device: str | None = None,
+    worker: Any = None,
 ) -> Any:
-    """The validator's `EvalResult` for `model_dir` on the hidden samples of `seed`."""
+    """The validator's `EvalResult` for `model_dir` on the hidden samples of `seed`.
+
+    `worker` (an `evaluation.WarmWorker`) evaluates in its already running sandbox process."""
     comp = get_competition(competition) if isinstance(competition, str) else competition
+    if worker is not None:
+        kwargs = {} if timeout_s is None else {"timeout_s": timeout_s}
+        return worker.evaluate(Path(model_dir), comp.id, seed, **kwargs)
     if sandbox:
         from flock_subnet.evaluation import evaluate_in_sandbox
 
@@ -83,6 +89,7 @@ def self_evaluate(
     cache_dir: str | Path | None = None,
     reference_files: dict[str, bytes] | None = None,
     timeout_s: float | None = None,
+    worker: Any = None,
 ) -> SelfEvalReport:
     """Admission first (nothing is evaluated if it fails), then the loss on `seed` (fresh when None)."""
     from flock_subnet.evaluation.admission import check_model_dir
@@ -92,7 +99,7 @@ def self_evaluate(
     admission = check_model_dir(model_dir, comp, hotkey, reference_files=reference_files, cache_dir=cache_dir)
     if not admission.ok:
         return SelfEvalReport(False, list(admission.reasons), seed, None, admission.content_hash, admission.parameters)
-    result = evaluate_on_seed(model_dir, comp, seed, sandbox=sandbox, timeout_s=timeout_s)
+    result = evaluate_on_seed(model_dir, comp, seed, sandbox=sandbox, timeout_s=timeout_s, worker=worker)
     return SelfEvalReport(
         True, [], seed, float(result.loss), admission.content_hash, admission.parameters, eval=result.to_dict()
     )

@@ -77,6 +77,20 @@ class RoundEvaluator:
         self.backoff = backoff
         self._sleep = sleep
         self.on_progress: Callable[[], None] | None = None  # called before each model (a heartbeat)
+        self._worker = None  # one warm sandbox worker for all models (see evaluation.warm)
+
+    @property
+    def worker(self):
+        if self._worker is None:
+            from flock_subnet.evaluation import WarmWorker
+
+            self._worker = WarmWorker(memory_limit_mb=self.memory_limit_mb)
+        return self._worker
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
 
     def _from_cache(self, admission: Admission, competition_id: str, round_block: int) -> Outcome | None:
         assert admission.content_hash is not None
@@ -88,7 +102,6 @@ class RoundEvaluator:
         return Outcome(CACHED, record.loss, admission.content_hash)
 
     def _evaluate(self, sub: Submission, admission: Admission, round_block: int, seed: int) -> Outcome:
-        from flock_subnet.evaluation import evaluate_in_sandbox
         from flock_subnet.evaluation.errors import ModelFault
 
         competition_id = sub.competition_id
@@ -99,10 +112,7 @@ class RoundEvaluator:
         extra = {} if self.samples is None else {"samples": self.samples}
         try:
             result = retry(
-                lambda: evaluate_in_sandbox(
-                    admission.model_dir, competition_id, seed,
-                    timeout_s=self.timeout_s, memory_limit_mb=self.memory_limit_mb, **extra,
-                ),
+                lambda: self.worker.evaluate(admission.model_dir, competition_id, seed, timeout_s=self.timeout_s, **extra),
                 f"evaluation of uid {sub.uid}",
                 self.backoff,
                 sleep=self._sleep,
