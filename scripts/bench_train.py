@@ -8,10 +8,12 @@ full-vocabulary loss at every position, as a plain Trainer script does; the proj
 batches samples of similar length and only scores answer tokens. A second baseline (Trainer with
 dynamic padding and length-grouped sampling) is printed for reference.
 
-Throughput is real (non-padding) tokens per second of the training loop. The last line is
+Throughput is real (non-padding) tokens per second of the training loop, after an untimed
+warm-up of both (first-use costs of the framework are paid once per process). The last line is
 `ratio=<project tokens/s divided by plain Trainer tokens/s>`.
 
     .venv/bin/python scripts/bench_train.py [--preset micro] [--steps 40] [--batch 8]
+    python scripts/bench_train.py --preset small --hidden 1024 --layers 12 --batch 64   # on a GPU
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ def run_hf_trainer(model_dir: Path, rows, args, workdir: Path, dynamic: bool) ->
     trainer = Trainer(model=model, args=training_args, train_dataset=rows, data_collator=collator)
     start = time.perf_counter()
     trainer.train()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     return collator.real_tokens / seconds
 
@@ -124,9 +128,38 @@ def run_project_trainer(model_dir: Path, args, workdir: Path) -> float:
     return result.tokens_per_s
 
 
+def _build_model(out: Path, args) -> Path:
+    """A kit preset, or a wider/deeper Llama of the same family (`--hidden`, `--layers`) for accelerators."""
+    from flock_subnet.modelkit import TINY_PRESETS, build_tiny_model, build_tokenizer
+
+    if not args.hidden and not args.layers:
+        return build_tiny_model(out, preset=args.preset)
+    import dataclasses
+
+    import torch
+    from transformers import LlamaForCausalLM
+
+    preset = TINY_PRESETS[args.preset]
+    hidden = args.hidden or preset.hidden_size
+    shape = dataclasses.replace(
+        preset,
+        hidden_size=hidden,
+        intermediate_size=4 * hidden,
+        num_hidden_layers=args.layers or preset.num_hidden_layers,
+        num_attention_heads=max(1, hidden // 64),
+        num_key_value_heads=max(1, hidden // 64),
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(shape.llama_config()).save_pretrained(out, safe_serialization=True)
+    build_tokenizer(shape.max_position_embeddings).save_pretrained(out)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="micro", help="tiny-model preset (micro, small)")
+    parser.add_argument("--hidden", type=int, default=None, help="override the preset's hidden size (heads of 64)")
+    parser.add_argument("--layers", type=int, default=None, help="override the preset's number of layers")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch", type=int, default=8, help="samples per optimizer step")
     parser.add_argument("--seq-len", type=int, default=256)
@@ -141,16 +174,20 @@ def main() -> None:
 
     from flock_subnet.competitions import LOCAL
     from flock_subnet.data import training_samples
-    from flock_subnet.modelkit import build_tiny_model, build_tokenizer
+    from flock_subnet.modelkit import build_tokenizer
 
     logger.remove()
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         workdir = Path(tmp)
-        model_dir = build_tiny_model(workdir / "model", preset=args.preset)
+        model_dir = _build_model(workdir / "model", args)
         rows = _encoded(build_tokenizer(args.seq_len), training_samples(LOCAL, args.data_seed, args.samples), args.seq_len)
         mean_len = sum(len(r["input_ids"]) for r in rows) / len(rows)
-        print(f"model {args.preset}, {len(rows)} samples (mean {mean_len:.0f} tokens, max {args.seq_len}), "
+        shape = f"{args.preset}" + (f" (hidden {args.hidden}, layers {args.layers})" if args.hidden or args.layers else "")
+        print(f"model {shape}, {len(rows)} samples (mean {mean_len:.0f} tokens, max {args.seq_len}), "
               f"{args.steps} steps x {args.batch} samples")
+        warm = argparse.Namespace(**{**vars(args), "steps": 3})  # process-wide warm-up (kernels, autograd), untimed
+        run_project_trainer(model_dir, warm, workdir / "warm")
+        run_hf_trainer(model_dir, rows, warm, workdir / "warm", dynamic=False)
         project = run_project_trainer(model_dir, args, workdir)
         print(f"project trainer: {project:,.0f} tokens/s")
         plain = run_hf_trainer(model_dir, rows, args, workdir, dynamic=False)

@@ -11,7 +11,7 @@ from typing import Any
 
 from flock_subnet.competitions import Competition
 from flock_subnet.training.config import TrainingError
-from flock_subnet.training.loss import answer_token_count
+from flock_subnet.training.loss import Scored, scored_positions
 
 
 @dataclass
@@ -19,7 +19,7 @@ class EncodedSet:
     """Encoded samples, ready for bucketing: parallel lists indexed by sample."""
 
     input_ids: list[list[int]]
-    labels: list[list[int]]
+    scored: list[Scored]  # positions that predict answer tokens, and those tokens
     answer_tokens: list[int]
     raw: list[Any]  # the ChatSample each row came from (for a held-out evaluation)
     dropped: int = 0  # samples whose answer did not survive truncation
@@ -58,13 +58,13 @@ def encode_samples(tokenizer: Any, samples: list[Any], max_length: int) -> Encod
         except SampleTooLong:
             encoded.dropped += 1
             continue
-        count = answer_token_count(item.labels)
-        if count == 0:
+        scored = scored_positions(item.labels)
+        if not scored.offsets:
             encoded.dropped += 1
             continue
         encoded.input_ids.append(list(item.input_ids))
-        encoded.labels.append(list(item.labels))
-        encoded.answer_tokens.append(count)
+        encoded.scored.append(scored)
+        encoded.answer_tokens.append(len(scored.offsets))
         encoded.raw.append(sample)
     if not encoded.input_ids:
         raise TrainingError(

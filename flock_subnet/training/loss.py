@@ -4,45 +4,73 @@ Batches are right-padded, so causal attention never lets a real token see paddin
 attention mask is needed and the fast causal attention path applies. Only positions whose next
 token is part of the answer go through the output layer, which skips the full-vocabulary
 logits at every prompt and padding position (most of the output layer's work for short
-answers). The result equals the mean cross-entropy a `labels=` forward pass gives, summed.
+answers). Those positions are worked out on the host when the batch is built, so the device
+never has to report a count back (no synchronisation inside a step). The result equals the
+cross-entropy a `labels=` forward pass gives, summed instead of averaged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 IGNORE_INDEX = -100
 
 
+@dataclass(frozen=True)
+class Scored:
+    """Where a sample is scored: offsets t whose next token labels[t + 1] is part of the answer."""
+
+    offsets: tuple[int, ...]
+    targets: tuple[int, ...]
+
+
+def scored_positions(labels: Sequence[int]) -> Scored:
+    """The positions of one sample that predict an answer token, and those tokens."""
+    offsets, targets = [], []
+    for t in range(len(labels) - 1):
+        label = labels[t + 1]
+        if label != IGNORE_INDEX:
+            offsets.append(t)
+            targets.append(label)
+    return Scored(tuple(offsets), tuple(targets))
+
+
+@dataclass(frozen=True)
+class MicroBatch:
+    """Device tensors of one micro-batch: right-padded ids, flat scored positions, their targets."""
+
+    input_ids: Any
+    positions: Any
+    targets: Any
+
+
 def collate(
-    input_ids: Sequence[Sequence[int]], labels: Sequence[Sequence[int]], pad_token_id: int, device: Any
-) -> tuple[Any, Any]:
-    """Right-pad a micro-batch to its longest sample: (input_ids, labels) tensors on `device`."""
+    input_ids: Sequence[Sequence[int]], scored: Sequence[Scored], pad_token_id: int, device: Any
+) -> MicroBatch:
+    """Right-pad a micro-batch to its longest sample and flatten its scored positions."""
     import torch
 
     width = max(len(ids) for ids in input_ids)
-    ids = torch.full((len(input_ids), width), pad_token_id, dtype=torch.long)
-    lab = torch.full((len(input_ids), width), IGNORE_INDEX, dtype=torch.long)
-    for row, (seq, seq_labels) in enumerate(zip(input_ids, labels)):
-        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        lab[row, : len(seq_labels)] = torch.tensor(seq_labels, dtype=torch.long)
-    return ids.to(device, non_blocking=True), lab.to(device, non_blocking=True)
+    rows = [list(ids) + [pad_token_id] * (width - len(ids)) for ids in input_ids]
+    positions = [row * width + t for row, s in enumerate(scored) for t in s.offsets]
+    targets = [label for s in scored for label in s.targets]
+    tensors = [torch.tensor(rows, dtype=torch.long), torch.tensor(positions, dtype=torch.long), torch.tensor(targets, dtype=torch.long)]
+    cuda = str(device).startswith("cuda")
+    if cuda:
+        tensors = [t.pin_memory() for t in tensors]
+    ids, pos, tgt = (t.to(device, non_blocking=cuda) for t in tensors)
+    return MicroBatch(ids, pos, tgt)
 
 
-def answer_token_count(labels: Sequence[int]) -> int:
-    """How many positions a sample contributes to the loss (labels after the first position)."""
-    return sum(1 for label in labels[1:] if label != IGNORE_INDEX)
-
-
-def answer_loss_sum(model: Any, input_ids: Any, labels: Any) -> Any:
+def answer_loss_sum(model: Any, batch: MicroBatch) -> Any:
     """Sum of next-token cross-entropy over answer positions (a 0-d tensor with gradients)."""
     import torch.nn.functional as F
 
     decoder = model.get_decoder()
     head = model.get_output_embeddings()
-    hidden = decoder(input_ids=input_ids, use_cache=False).last_hidden_state
-    targets = labels[:, 1:]
-    keep = targets != IGNORE_INDEX
-    logits = head(hidden[:, :-1][keep])
-    return F.cross_entropy(logits.float(), targets[keep], reduction="sum")
+    hidden = decoder(input_ids=batch.input_ids, use_cache=False).last_hidden_state
+    chosen = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch.positions)
+    logits = head(chosen)
+    return F.cross_entropy(logits.float(), batch.targets, reduction="sum")

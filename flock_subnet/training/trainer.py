@@ -86,6 +86,30 @@ def _core(model: Any) -> Any:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
+class _LossMeter:
+    """Step losses kept on the device until a value is needed, so most steps never wait for the GPU."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Any, int]] = []
+
+    def add(self, loss_sum: Any, answer_tokens: int) -> None:
+        self._pending.append((loss_sum, answer_tokens))
+
+    def flush(self, position: Position) -> float:
+        """Move pending losses into `position`; returns the newest step's mean loss (NaN if none)."""
+        if not self._pending:
+            return position.recent_losses[-1] if position.recent_losses else float("nan")
+        import torch
+
+        sums = torch.stack([loss for loss, _ in self._pending]).float().tolist()
+        for total, (_, tokens) in zip(sums, self._pending):
+            position.loss_sum += total
+            position.recent_losses.append(total / tokens)
+        position.recent_losses = position.recent_losses[-_RECENT:]
+        self._pending.clear()
+        return position.recent_losses[-1]
+
+
 class _Stop(Exception):
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -124,7 +148,9 @@ def train(
 
     model, trainable = _load_model(base_dir, config, device)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, fused=device.startswith("cuda")
+    )
     fingerprint = config.fingerprint()
     position = Position()
     resumed_from = None
@@ -148,6 +174,8 @@ def train(
         len(data), data.dropped, len(plan), plan.efficiency, trainable, device,
     )
     bar = _progress_bar(config, position.step)
+    show_bar = bar is not None and not bar.disable
+    meter = _LossMeter()
     session_start = time.perf_counter()
     start_elapsed = position.elapsed_s
     session_tokens = 0
@@ -191,13 +219,13 @@ def train(
             )
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            step_loss = 0.0
+            step_loss = None
             for batch in micro:
-                ids, labels = collate([data.input_ids[i] for i in batch], [data.labels[i] for i in batch], pad_id, device)
+                tensors = collate([data.input_ids[i] for i in batch], [data.scored[i] for i in batch], pad_id, device)
                 with autocast:
-                    loss_sum = answer_loss_sum(core, ids, labels)
+                    loss_sum = answer_loss_sum(core, tensors)
                 (loss_sum / step_answer_tokens).backward()
-                step_loss += float(loss_sum.detach())
+                step_loss = loss_sum.detach() if step_loss is None else step_loss + loss_sum.detach()
                 batch_tokens = sum(lengths[i] for i in batch)
                 position.tokens += batch_tokens
                 session_tokens += batch_tokens
@@ -206,13 +234,16 @@ def train(
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             position.step += 1
-            position.loss_sum += step_loss
             position.loss_tokens += step_answer_tokens
-            mean_loss = step_loss / step_answer_tokens
-            position.recent_losses = (position.recent_losses + [mean_loss])[-_RECENT:]
+            meter.add(step_loss, step_answer_tokens)
             position.elapsed_s = elapsed()
+            log_now = bool(config.log_every) and (position.step % config.log_every == 0 or position.step == config.max_steps)
+            save_now = bool(config.save_every) and position.step % config.save_every == 0
+            if not (log_now or save_now or on_step is not None or show_bar):
+                continue  # no value is needed now: no device sync
+            mean_loss = meter.flush(position)
             if bar is not None:
-                bar.update(1)
+                bar.update(position.step - bar.n)
                 bar.set_postfix(loss=f"{mean_loss:.3f}", refresh=False)
             record = {
                 "train/loss": mean_loss,
@@ -223,21 +254,23 @@ def train(
             }
             if on_step is not None:
                 on_step({"step": position.step, **record})
-            if config.log_every and (position.step % config.log_every == 0 or position.step == config.max_steps):
+            if log_now:
                 run.log(record, step=position.step)
                 logger.debug("step {} loss {:.4f} lr {:.2e}", position.step, mean_loss, lr)
-            if config.save_every and position.step % config.save_every == 0:
+            if save_now:
                 save_state(checkpoint_dir, model, optimizer, position, fingerprint, config.keep_checkpoints)
     except _Stop as stop:
         stopped_by = stop.reason
     except KeyboardInterrupt:
         position.elapsed_s = elapsed()
+        meter.flush(position)
         save_state(checkpoint_dir, model, optimizer, position, fingerprint, config.keep_checkpoints)
         logger.warning("interrupted at step {}; the state is saved, rerun with --resume to continue", position.step)
         raise
     finally:
         if bar is not None:
             bar.close()
+    meter.flush(position)
     session_seconds = time.perf_counter() - session_start
     position.elapsed_s = elapsed()
     if position.step > 0:

@@ -10,7 +10,7 @@ import torch
 from flock_subnet.checkpoint import TOKENIZER_FILES, content_hash
 from flock_subnet.competitions import LOCAL
 from flock_subnet.training import TrainConfig, TrainingError, train
-from flock_subnet.training.loss import answer_loss_sum, collate
+from flock_subnet.training.loss import answer_loss_sum, collate, scored_positions
 from tests.training.conftest import FAST
 
 HOTKEY = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
@@ -24,9 +24,9 @@ def test_answer_loss_equals_the_models_own_loss(tiny_model_dir, tiny_tokenizer):
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
     model.eval()
     encoded = [encode_chat(tiny_tokenizer, s, 256) for s in training_samples(LOCAL, 5, 6)]
-    ids, labels = collate([e.input_ids for e in encoded], [e.labels for e in encoded], tiny_tokenizer.pad_token_id, "cpu")
+    batch = collate([e.input_ids for e in encoded], [scored_positions(e.labels) for e in encoded], tiny_tokenizer.pad_token_id, "cpu")
     with torch.no_grad():
-        batched = float(answer_loss_sum(model, ids, labels))
+        batched = float(answer_loss_sum(model, batch))
         reference = 0.0
         for e in encoded:
             out = model(input_ids=torch.tensor([e.input_ids]), labels=torch.tensor([e.labels]))
