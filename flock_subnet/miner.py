@@ -1,9 +1,10 @@
 """The miner service: publish a checkpoint and commit it on chain; read back where it stands;
 and the daemon that loops train -> self-evaluate -> submit when it beats the chain's best.
 
-This file holds the three miner flows side by side (submit, status, daemon) because they share
-the same chain and hub conversations and are read together; it is longer than 400 lines for
-that reason.
+Why this file is longer than 400 lines: it holds the three miner flows side by side (submit,
+status, daemon), which share the same chain and hub conversations and are read together, and it
+is the one module the rest of the project imports for "the miner". Training, self-evaluation and
+fetching other miners' models live in `flock_subnet/training/`.
 
 `submit_model` is the only way a model leaves the machine: admission check first (a failing
 model is never uploaded), upload into a private repo (nobody can copy it before the commit
@@ -212,9 +213,8 @@ def submit_model(
     waited = 0.0
     if allowed_at is not None and allowed_at > chain.block():
         waited += wait_for_block(chain, allowed_at, max_wait_s, block_time_s, sleep)
-    commit_block = _commit_with_retry(chain, wallet, netuid, commitment, reference, max_wait_s - waited, block_time_s, sleep)
-    waited += commit_block[1]
-    record = chain.commitments(netuid).get(hotkey)
+    waited += _commit_with_retry(chain, wallet, netuid, commitment, reference, max_wait_s - waited, block_time_s, sleep)
+    record = _read_back(chain, netuid, hotkey, commitment, block_time_s, sleep)
     if record is None or record.data != commitment:
         seen = None if record is None else record.data
         raise SubmitError(
@@ -224,6 +224,20 @@ def submit_model(
     _publish(hub, repo_id)
     logger.info("committed {} at block {} as uid {}; the repo is public", reference.short, record.block, uid)
     return SubmitResult(reference, commitment, record.block, uid, content, salted, waited)
+
+
+def _read_back(
+    chain: Chain, netuid: int, hotkey: str, commitment: str, block_time_s: float, sleep: Callable[[float], None], attempts: int = 3
+) -> Any:
+    """This hotkey's commitment as the chain now reports it (a node may show a new one a block late)."""
+    record = None
+    for attempt in range(attempts):
+        record = chain.commitments(netuid).get(hotkey)
+        if record is not None and record.data == commitment:
+            return record
+        if attempt < attempts - 1:
+            sleep(max(0.05, block_time_s / 2))
+    return record
 
 
 def _upload_private(hub: ModelHub, model_dir: Path, repo_id: str) -> str:
@@ -253,12 +267,13 @@ def _commit_with_retry(
     max_wait_s: float,
     block_time_s: float,
     sleep: Callable[[float], None],
-) -> tuple[int, float]:
+) -> float:
+    """Commit, waiting out rate limits within `max_wait_s`; returns the seconds waited."""
     waited = 0.0
     for _ in range(20):
         result = chain.commit(wallet, netuid, commitment)
         if result.ok:
-            return (result.block or chain.block()), waited
+            return waited
         code = result.error or ChainErrorCode.OTHER
         private_note = f"{reference.short} is uploaded but private; submit again to commit it"
         if code.is_rate_limit:
@@ -268,7 +283,7 @@ def _commit_with_retry(
             continue
         if code is ChainErrorCode.UNAVAILABLE:
             raise SubmitError(f"the chain could not be reached ({result.message}); {private_note} later")
-        if code is ChainErrorCode.NOT_REGISTERED:
+        if code in (ChainErrorCode.NOT_REGISTERED, ChainErrorCode.NOT_ALLOWED_TO_COMMIT):
             raise SubmitError(f"the hotkey is not registered on subnet {netuid} ({result.message}); register, then {private_note}")
         raise SubmitError(f"the chain refused the commitment: {code.value}: {result.message}; {private_note}")
     raise SubmitError(f"the chain kept refusing the commitment as rate limited; {reference.short} stays private; retry later")
@@ -380,6 +395,22 @@ class MinerRoundReport:
         return dataclasses.asdict(self)
 
 
+class _StepOffset:
+    """A W&B run seen through a step offset, so each round's training logs after the previous round."""
+
+    def __init__(self, run: Any, offset: int) -> None:
+        self.run, self.offset = run, offset
+
+    def log(self, data: dict[str, Any], step: int | None = None) -> None:
+        self.run.log(data, step=None if step is None else self.offset + step)
+
+    def summary(self, data: dict[str, Any]) -> None:
+        self.run.summary(data)
+
+    def finish(self) -> None:
+        """The daemon finishes the run itself."""
+
+
 class Miner:
     """The miner daemon: train -> self-evaluate -> submit only when it beats the chain's best -> repeat.
 
@@ -431,6 +462,7 @@ class Miner:
         self.block_time_s = block_time_s
         self.hotkey = _hotkey(wallet)
         self._run: Any = None
+        self._wandb_step = 0  # W&B steps must grow across rounds; each round's training starts at step 1
         self.state_file = self.workdir / "miner_state.json"
         self.workdir.mkdir(parents=True, exist_ok=True)
 
@@ -485,7 +517,9 @@ class Miner:
             cache_dir=self.train_config.cache_dir or self.cache_dir,
             wandb=None,
         )
-        return train(config, wandb_run=self._wandb(), hub=self.hub)
+        result = train(config, wandb_run=_StepOffset(self._wandb(), self._wandb_step), hub=self.hub)
+        self._wandb_step += result.steps + 1
+        return result
 
     def _best_on_chain(self, seed: int, worker: Any = None) -> ChainModel | None:
         from flock_subnet.training.selfeval import evaluate_on_seed
@@ -578,7 +612,8 @@ class Miner:
             log["miner/eval_loss"] = report.loss
         if report.best_loss is not None:
             log["miner/best_chain_loss"] = report.best_loss
-        run.log(log)
+        run.log(log, step=self._wandb_step)
+        self._wandb_step += 1
         logger.info("round {}: {}", report.round, report.decision)
         return report
 

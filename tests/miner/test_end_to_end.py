@@ -27,7 +27,7 @@ def test_trained_model_beats_the_base_on_chain(
     result = train(
         TrainConfig(
             output_dir=tmp_path / "alice-run", init_model_dir=tiny_model_dir, cache_dir=model_cache_dir,
-            num_samples=2048, batch_tokens=2048, lr=3e-3, warmup_steps=5, max_steps=60, max_seconds=60,
+            num_samples=1024, batch_tokens=2048, lr=3e-3, warmup_steps=5, max_steps=40, max_seconds=60,
             save_every=0, device="cpu", progress_bar=False,
         )
     )
