@@ -599,6 +599,7 @@ class Miner:
             report.decision = f"submission failed: {exc}"
             return self._finish_round(state, report, run)
         report.submitted, report.submission = True, submitted.to_dict()
+        run.summary({"last_submission": report.submission})
         report.decision = "submitted" if best is None else f"submitted: beats uid {best.uid} ({best.loss:.4f})"
         state["submissions"] = (state.get("submissions") or []) + [{**submitted.to_dict(), "model_dir": report.model_dir}]
         return self._finish_round(state, report, run)

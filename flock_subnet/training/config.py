@@ -39,7 +39,7 @@ class TrainConfig:
     eval_fraction: float = 0.0  # hold out this share of the samples for a held-out loss at the end
     max_length: int | None = None  # tokens per sample; default: the competition's sequence length
     # optimisation
-    lr: float = 1e-3
+    lr: float | None = None  # peak rate; None: 1e-3 (LoRA 2e-3) for tiny bases, 2e-5 (LoRA 2e-4) otherwise
     min_lr_ratio: float = 0.1
     warmup_steps: int = 10
     weight_decay: float = 0.0

@@ -21,7 +21,7 @@ from typing import Any
 
 from loguru import logger
 
-from flock_subnet.competitions import get_competition
+from flock_subnet.competitions import Competition, get_competition
 from flock_subnet.telemetry import WandbRun, start_wandb_run
 from flock_subnet.training.batching import bucket_batches
 from flock_subnet.training.config import SUMMARY_FILE, TrainConfig, TrainingError, TrainResult
@@ -37,6 +37,13 @@ _RECENT = 20  # optimizer steps in the running train loss
 def default_cache_dir() -> Path:
     """Where base models are built or downloaded (env `FLOCK_CACHE_DIR`, default `~/.cache/flock-subnet`)."""
     return Path(os.environ.get("FLOCK_CACHE_DIR", "~/.cache/flock-subnet")).expanduser()
+
+
+def default_learning_rate(competition: Competition, lora: bool) -> float:
+    """A sensible peak rate when none is given: high for tiny models, low for full fine-tunes of real ones."""
+    if lora:
+        return 2e-3 if competition.base.tiny else 2e-4
+    return 1e-3 if competition.base.tiny else 2e-5
 
 
 def pick_device(requested: str | None) -> str:
@@ -148,8 +155,9 @@ def train(
 
     model, trainable = _load_model(base_dir, config, device)
     params = [p for p in model.parameters() if p.requires_grad]
+    base_lr = config.lr if config.lr is not None else default_learning_rate(competition, config.lora)
     optimizer = torch.optim.AdamW(
-        params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, fused=device.startswith("cuda")
+        params, lr=base_lr, betas=config.betas, weight_decay=config.weight_decay, fused=device.startswith("cuda")
     )
     fingerprint = config.fingerprint()
     position = Position()
@@ -164,7 +172,10 @@ def train(
         torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else contextlib.nullcontext()
     )
     own_run = wandb_run is None and config.wandb is not None
-    run = start_wandb_run(config.wandb, name=f"train-{config.output_dir.name}", config=config.to_dict(), job_type="train") if own_run else (wandb_run or WandbRun(None))
+    if own_run:
+        run = start_wandb_run(config.wandb, name=f"train-{config.output_dir.name}", config=config.to_dict(), job_type="train")
+    else:
+        run = wandb_run or WandbRun(None)
     plan = bucket_batches(lengths, config.batch_tokens, config.seed, position.epoch, config.max_batch_size)
     if len(plan) == 0:
         raise TrainingError("no batches to train on")
@@ -211,7 +222,7 @@ def train(
                 raise _Stop("epochs")
             step_answer_tokens = sum(data.answer_tokens[i] for batch in micro for i in batch)
             lr = learning_rate(
-                config.lr,
+                base_lr,
                 position.step,
                 progress_fraction(position.step, elapsed(), config.max_steps, config.max_seconds),
                 config.warmup_steps,
