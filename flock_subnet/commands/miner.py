@@ -198,6 +198,7 @@ def _train(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     config = _train_config(args, Path(args.output_dir), settings)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill`: save the training state, then exit
     hub = None
     if args.init_from_chain:
         from flock_subnet.competitions import get_competition

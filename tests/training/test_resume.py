@@ -79,3 +79,33 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, tiny_model_d
         assert torch.allclose(a[name], b[name], rtol=1e-4, atol=1e-5), name
     print("max weight difference", max(float((a[n] - b[n]).abs().max()) for n in b))
     assert os.listdir(out / "checkpoints").count("LATEST") == 1
+
+
+def test_sigterm_saves_the_state_and_a_lora_run_resumes_from_it(tmp_path, tiny_model_dir, model_cache_dir):
+    out = tmp_path / "terminated"
+    command = _cli(out, tiny_model_dir, model_cache_dir, "--lora", "--lora-r", "4", "--logging.debug")
+    command[command.index("--max-steps") + 1] = "100000"
+    command[command.index("--save-every") + 1] = "100000"
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:  # the debug log reports every 10 steps
+            if "step 10 loss" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    latest = (out / "checkpoints" / "LATEST").read_text().strip()
+    saved = int(latest.split("-")[1])
+    assert saved >= 10
+
+    resumed = train(
+        TrainConfig(
+            output_dir=out, init_model_dir=tiny_model_dir, cache_dir=model_cache_dir, num_samples=128, batch_tokens=1024,
+            lr=3e-3, warmup_steps=3, max_steps=saved + 2, save_every=SAVE_EVERY, device="cpu", progress_bar=False,
+            lora=True, lora_r=4, resume=True,
+        )
+    )
+    assert resumed.resumed_from_step == saved and resumed.steps == saved + 2
