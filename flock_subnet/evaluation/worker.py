@@ -70,6 +70,15 @@ def limit_memory(megabytes: int | None, device: str | None = None) -> bool:
     return True
 
 
+def limit_threads() -> None:
+    """Honour `FLOCK_TORCH_THREADS`: several workers sharing few cores must not oversubscribe them."""
+    threads = os.environ.get("FLOCK_TORCH_THREADS")
+    if threads and threads.isdigit() and int(threads) > 0:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
 def _write(path: Path, payload: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(payload))
@@ -120,6 +129,8 @@ def serve(args: argparse.Namespace) -> int:
     limit_memory(args.memory_limit_mb, args.device)
     try:  # import the heavy stack once, before the first job
         from flock_subnet.evaluation import loss as _loss  # noqa: F401
+
+        limit_threads()
     except BaseException as exc:
         reply.write(json.dumps(_classify(exc)) + "\n")
         return 3
@@ -162,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     _exit_with_parent()
     try:
         limit_memory(args.memory_limit_mb, args.device)
+        limit_threads()
         payload = run(args)
     except BaseException as exc:  # every failure becomes a classified outcome
         payload = _classify(exc)
