@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Create or reuse the project's virtual environment (.venv) and install flock_subnet into it.
+# Create or reuse the project's virtual environment (.venv) and install flock_subnet into it
+# (with its test extras, so the demo and the test commands share one environment).
 # torch 2.13.0 is installed first and pinned by constraints.txt, so pip never pulls a newer
 # CUDA build. Re-running is cheap: the install is skipped while pyproject.toml is unchanged.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${FLOCK_VENV:-$root/.venv}"
 python="${PYTHON:-python3}"
-extras="${1:-}"
+extras="test"
 
 if [ ! -x "$venv/bin/python" ]; then
   echo "[bootstrap] creating virtual environment in $venv"

@@ -6,4 +6,4 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/bootstrap.sh"
 cd "$root"
 export HF_HUB_DISABLE_XET=1 HF_HUB_DISABLE_TELEMETRY=1
-exec "$root/.venv/bin/flock-subnet" demo "$@"
+exec "${FLOCK_VENV:-$root/.venv}/bin/flock-subnet" demo "$@"
