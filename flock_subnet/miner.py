@@ -23,6 +23,7 @@ from flock_subnet.chain.base import Chain
 from flock_subnet.competitions import Competition
 from flock_subnet.errors import FlockError
 from flock_subnet.hub.base import HubError, ModelHub
+from flock_subnet.ops.heartbeat import Heartbeat
 from flock_subnet.miner_status import MinerStatus, ValidatorView, miner_status
 from flock_subnet.submission import (
     DEFAULT_BLOCK_TIME_S,
@@ -121,6 +122,8 @@ class Miner:
         self.chain, self.hub, self.wallet, self.netuid = chain, hub, wallet, netuid
         self.competition = _competition(competition)
         self.workdir = Path(workdir)
+        # a file the pm2 watchdog checks (`FLOCK_HEARTBEAT`); beats on every training step
+        self._heartbeat = Heartbeat.from_env()
         self.repo_id = repo_id
         protocol.validate_repo_id(repo_id)
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -191,7 +194,10 @@ class Miner:
             cache_dir=self.train_config.cache_dir or self.cache_dir,
             wandb=None,
         )
-        result = train(config, wandb_run=_StepOffset(self._wandb(), self._wandb_step), hub=self.hub)
+        result = train(
+            config, wandb_run=_StepOffset(self._wandb(), self._wandb_step), hub=self.hub,
+            on_step=(lambda info: self._heartbeat.beat()) if self._heartbeat.enabled else None,
+        )
         self._wandb_step += result.steps + 1
         return result
 
@@ -318,6 +324,7 @@ class Miner:
         backoff = 5.0
         try:
             while not stop_event.is_set() and (max_rounds is None or len(reports) < max_rounds):
+                self._heartbeat.beat(status="round", rounds=len(reports))
                 try:
                     reports.append(self.run_round())
                     backoff = 5.0

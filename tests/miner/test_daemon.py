@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 from flock_subnet import protocol
 from flock_subnet.competitions import LOCAL
@@ -15,6 +16,7 @@ from tests.fixtures.chain import NETUID
 
 def test_daemon_submits_only_improvements(tmp_path, monkeypatch, local_chain, local_hub, miner_wallet, tiny_model_dir, model_cache_dir):
     monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("FLOCK_HEARTBEAT", str(tmp_path / "miner.heartbeat"))
     template = TrainConfig(
         output_dir=tmp_path / "unused", init_model_dir=tiny_model_dir, num_samples=256, batch_tokens=1024,
         lr=3e-3, warmup_steps=2, max_steps=6, save_every=3, device="cpu", progress_bar=False,
@@ -50,5 +52,8 @@ def test_daemon_submits_only_improvements(tmp_path, monkeypatch, local_chain, lo
     for kept in ("round-0001", "round-0002"):  # the submitted model and the newest one; training states pruned
         assert (rounds / kept / "model" / "model.safetensors").is_file()
         assert not (rounds / kept / "checkpoints").exists()
+    beat = json.loads((tmp_path / "miner.heartbeat").read_text())  # what the pm2 watchdog reads
+    assert beat["beats"] >= 2 and beat["pid"] == os.getpid()
+
     runs = list((tmp_path / "wandb").rglob("offline-run-*"))
     assert runs, "the daemon should write an offline W&B run"
