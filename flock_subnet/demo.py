@@ -92,6 +92,7 @@ class DemoRun:
     miner_reports: dict[str, list[Any]]
     seconds: float
     hub_url: str
+    takes: dict[str, float] = field(default_factory=dict)  # validator hotkey -> delegate take
     issuance_start: int = 0  # total issuance once the subnet was set up (after registration burns)
     issuance_end: int = 0
 
@@ -309,6 +310,8 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> DemoRun:
             hub_url=hub_server.url,
             issuance_start=issuance_start,
             issuance_end=chain.total_issuance(),
+            takes={a.wallet.hotkey.ss58_address: chain.delegate_take(a.wallet.hotkey.ss58_address)
+                   for a in actors if a.role == "validator"},
         )
         for c in validator_chains.values():
             c.close()

@@ -78,6 +78,9 @@ def build_results(run: DemoRun) -> dict[str, Any]:
         }
         if actor is not None and actor.kind == "honest":
             entry["training_steps"] = actor.train_steps
+        if actor is not None and actor.role == "validator":
+            entry["take"] = run.takes.get(n.hotkey)
+            entry["own_stake_rao"] = actor.stake_rao  # staked by the validator's coldkey at the start
         neurons.append(entry)
 
     validators_by_name = {a.name: a for a in run.actors if a.role == "validator"}

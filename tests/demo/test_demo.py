@@ -75,6 +75,16 @@ def test_delegators_earn_in_proportion_to_stake_after_take(demo_results):
     for v, rs in returns.items():
         assert max(rs) == pytest.approx(min(rs), rel=1e-6), f"delegators of uid {v} earned unequal returns: {rs}"
     assert any(len(ds) > 1 for ds in by_validator.values())
+    # and after the take: of the dividends flowing through a validator's hotkey, its delegators
+    # get (1 - take) of their stake share (shares drift a little as payouts compound)
+    validators = {n["uid"]: n for n in results["neurons"] if n["role"] == "validator"}
+    for v, ds in by_validator.items():
+        validator = validators[v]
+        assert 0 < validator["take"] < 1
+        pool = validator["own_stake_rao"] + sum(d["stake_rao"] for d in ds)
+        for d in ds:
+            expected = (1 - validator["take"]) * validator["emission_rao"] * d["stake_rao"] / pool
+            assert d["payout_rao"] == pytest.approx(expected, rel=0.02)
 
 
 def test_minted_equals_credited_and_outputs_exist(demo_results):
