@@ -181,6 +181,7 @@ def _print(data: dict[str, Any], title: str, as_json: bool) -> None:
         print(json.dumps(data, default=str))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=title, show_header=False)
@@ -189,7 +190,7 @@ def _print(data: dict[str, Any], title: str, as_json: bool) -> None:
             value = f"{value:.6g}"
         elif isinstance(value, (dict, list)):
             value = json.dumps(value, default=str)
-        table.add_row(key, str(value))
+        table.add_row(escape(key), escape(str(value)))  # keys like `loss[reverse]` are not markup
     Console(stderr=False).print(table)
 
 

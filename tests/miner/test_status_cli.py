@@ -57,3 +57,14 @@ def test_submit_and_status_commands(local_chain, local_hub, make_wallet, wallet_
     status = json.loads(shown.stdout)
     assert status["registered"] and status["reference"]["revision"] == submitted["revision"]
 
+
+
+def test_eval_table_names_each_task_loss(model_copy, model_cache_dir, make_wallet, capsys):
+    from flock_subnet.cli import main
+
+    hotkey = make_wallet("alice").hotkey.ss58_address
+    args = ["miner", "eval", str(model_copy), "--competition", "local", "--hotkey", hotkey, "--seed", "5", "--in-process"]
+    assert main([*args, "--cache-dir", str(model_cache_dir)]) == 0
+    table = capsys.readouterr().out
+    for task in LOCAL.tasks:
+        assert f"loss[{task}]" in table, table
