@@ -188,6 +188,9 @@ class Validator:
         all_rounds = {c: planning.round_start(block, comp.round_length_blocks) for c, comp in self.competitions.items()}
         plans = planning.plan_submissions(metagraph, commitments, self.competitions, all_rounds)
         eligible = [p for p in plans if p.status == planning.ELIGIBLE and p.competition_id in rounds]
+        for p in plans:
+            if p.status == planning.PENDING and p.competition_id in rounds:
+                logger.info("uid {} {} waits: {}", p.uid, p.reference.short, p.detail)  # type: ignore[union-attr]
         downloads_before = self.models.downloads
         outcomes, stats = self.evaluator.run(eligible, rounds)
         report.evaluations_run, report.evaluations_cached = stats.evaluated, stats.cached

@@ -82,13 +82,16 @@ class WeightSetter:
         hyper = retry(lambda: self.chain.hyperparameters(self.netuid), "reading hyperparameters", self.backoff, **kwargs)
         block = retry(self.chain.block, "reading the block", self.backoff, **kwargs)
         last = self.state.last_weights()
-        last_set = max(me.last_update, (last.block or 0) if last is not None else 0)
+        own_set = (last.block or 0) if last is not None else 0
+        last_set = max(me.last_update, own_set)
         wait = blocks_until_allowed(block, last_set, hyper.weights_rate_limit)
         if wait:
+            # the chain's last_update is also the registration block of a uid that never set weights
+            what = "weights last set" if own_set >= me.last_update else "this uid last updated (registered or set weights)"
             return WeightOutcome(
                 False,
-                f"rate limited: weights last set at block {last_set}, the subnet allows one set every "
-                f"{hyper.weights_rate_limit} blocks; next chance in {wait} blocks",
+                f"rate limited: {what} at block {last_set}, the subnet allows one set every "
+                f"{hyper.weights_rate_limit} blocks (weights_rate_limit); next chance in {wait} blocks",
                 retry_after_blocks=wait,
             )
         if block < self._quiet_until:

@@ -8,6 +8,9 @@ import sys
 import threading
 import time
 
+from loguru import logger
+
+from flock_subnet import protocol
 from flock_subnet.config import WandbSettings
 from flock_subnet.state import ValidatorState, WeightSet
 from flock_subnet.validation.report import CompetitionRound, RoundReport, UidReport
@@ -51,6 +54,24 @@ def test_run_waits_for_new_rounds_and_beats(make_subnet, tmp_path, monkeypatch):
         assert state.round_progress("local", first_round + 10).status == "done"
         assert state.last_weights() is None  # nothing to reward: weights left alone
         assert state.ema("local") == {}
+
+
+def test_a_model_committed_during_the_round_is_named_as_waiting(make_subnet, tmp_path):
+    subnet = make_subnet()
+    subnet.add_validator("val")
+    uid = subnet.add_miner("late")
+    subnet.chain.advance_to((subnet.chain.block() // 10 + 1) * 10 + 5)  # mid-round
+    subnet.commit("late", protocol.encode(protocol.ModelReference("late/m", "a" * 40, "b" * 64, "local")))
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(m), level="INFO")
+    validator = subnet.validator("val", tmp_path / "val")
+    try:
+        report = validator.run_round()
+    finally:
+        validator.close()
+        logger.remove(sink)
+    assert report.uids[uid].status == "pending" and report.evaluations_run == 0
+    assert any(f"uid {uid} late/m@aaaaaaaa waits" in line and "eligible from the next round" in line for line in lines), lines
 
 
 def _status(*args: str) -> subprocess.CompletedProcess:

@@ -81,3 +81,15 @@ def test_nothing_to_reward_and_unregistered(setup, make_wallet, tmp_path):
     stranger = WeightSetter(chain, make_wallet("stranger"), NETUID, state)
     assert "not registered" in stranger.maybe_set({m1: 1.0}, 10).message
     assert state.weight_sets() == []
+
+
+def test_a_fresh_registration_waits_out_the_rate_limit_and_says_so(make_local_chain, make_wallet, tmp_path):
+    chain = make_local_chain("fresh", weights_rate_limit=50)
+    chain.advance(3)
+    validator = make_wallet("validator")
+    register_validator(chain, validator)
+    miner = register_neuron(chain, make_wallet("miner"))
+    with ValidatorState(tmp_path / "state.db") as state:
+        outcome = WeightSetter(chain, validator, NETUID, state, Backoff(attempts=2, base_s=0.01)).maybe_set({miner: 1.0}, 10)
+    assert not outcome.set and outcome.retry_after_blocks > 0
+    assert "registered" in outcome.message and "weights_rate_limit" in outcome.message, outcome.message
