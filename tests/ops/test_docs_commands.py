@@ -49,6 +49,8 @@ def _commands(text: str) -> list[list[str]]:
         words = shlex.split(line)
         while words and (re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", words[0]) or words[0] == "export"):
             words = words[1:]  # environment assignments
+        if words[-1:] == ["&"]:
+            words = words[:-1]  # started in the background
         if words:
             out.append(words)
     return out
@@ -114,3 +116,25 @@ def test_localnet_script_prints_commands_that_parse():
     commands = _commands("```bash\n" + heredoc.replace("\\\\\n", "\\\n") + "```")
     kinds = [check(words, _ecosystem_names()) for words in commands]
     assert {"flock-subnet", "neurons/validator.py", "neurons/miner.py"} <= set(kinds)
+
+
+def test_the_miners_local_rehearsal_sets_up_the_chain_as_written(tmp_path, monkeypatch, capsys):
+    """The `localnet` steps of miners.md's rehearsal, run in order as written, leave a registered
+    miner and a registered, staked validator on the local chain."""
+    from flock_subnet.cli import main
+
+    text = (ROOT / "docs" / "miners.md").read_text()
+    block = next(b for b in re.findall(r"```bash\n(.*?)```", text, flags=re.S) if "localnet init" in b)
+    monkeypatch.chdir(tmp_path)
+    for line in _shell_lines(f"```bash\n{block}```"):
+        words = shlex.split(line.replace("$PWD", str(tmp_path)))
+        if words[0] == "export":
+            for name, _, value in (w.partition("=") for w in words[1:]):
+                monkeypatch.setenv(name, value)
+        elif words[1] == "localnet":
+            assert main([*words[1:], "--json"]) == 0, line
+    capsys.readouterr()
+    assert main(["localnet", "status", "--json"]) == 0
+    neurons = json.loads(capsys.readouterr().out)["neurons"]
+    assert len(neurons) == 3  # the owner, the miner, the validator
+    assert max(n["stake_rao"] for n in neurons) >= 1000 * 10**9
