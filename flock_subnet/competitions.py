@@ -58,6 +58,9 @@ class Competition:
     dtypes: tuple[str, ...] = ("float32", "bfloat16", "float16")
     eval_batch_tokens: int = 8192
     public_pool: str | None = None  # optional private-pool file validators sample from, by seed
+    # Scored by default on a real subtensor network; a local-only competition (tiny models) is
+    # scored there only when named explicitly, so nobody earns a reward share with a toy model.
+    production: bool = True
     extra: Mapping[str, object] = field(default_factory=dict)
 
 
@@ -80,6 +83,7 @@ LOCAL = Competition(
     weighting="winner_take_all",
     ema_alpha=0.5,
     eval_batch_tokens=4096,
+    production=False,
 )
 
 QWEN_05B = Competition(
@@ -104,6 +108,11 @@ QWEN_05B = Competition(
 )
 
 COMPETITIONS: Mapping[str, Competition] = MappingProxyType({c.id: c for c in (LOCAL, QWEN_05B)})
+
+
+def default_competitions(local_chain: bool) -> list[Competition]:
+    """What a validator scores when not told: everything on the local chain, production ones elsewhere."""
+    return [c for c in COMPETITIONS.values() if local_chain or c.production]
 
 
 def get_competition(competition_id: str) -> Competition:

@@ -27,7 +27,7 @@ def add_validator_args(parser: argparse.ArgumentParser) -> None:
         help=f"state file and downloaded models (env FLOCK_VALIDATOR_DIR; default {DEFAULT_WORKDIR}/<netuid>/<wallet>-<hotkey>)",
     )
     group.add_argument(
-        "--competitions", default=None, help="comma-separated competition ids to score (default: every known one)"
+        "--competitions", default=None, help="comma-separated competition ids to score (default: the production competitions; every one on the local chain)"
     )
     group.add_argument("--max-rounds", type=int, default=None, help="stop after this many rounds (default: run forever)")
     group.add_argument("--poll-interval", type=float, default=None, help="seconds between block polls (default 12)")
@@ -72,14 +72,14 @@ def build_validator(args: argparse.Namespace) -> Any:
     """Chain, hub, wallet and settings from the flags -> a ready `Validator`."""
     from flock_subnet.chain import open_chain
     from flock_subnet.chain.wallets import load_wallet
-    from flock_subnet.competitions import COMPETITIONS, get_competition
+    from flock_subnet.competitions import default_competitions, get_competition
     from flock_subnet.hub.huggingface import HuggingFaceHub
     from flock_subnet.validation.faults import Backoff
     from flock_subnet.validator import Validator, ValidatorConfig
 
     settings = settings_from_args(args)
-    ids = [c.strip() for c in (args.competitions or "").split(",") if c.strip()] or sorted(COMPETITIONS)
-    competitions = [get_competition(c) for c in ids]
+    ids = [c.strip() for c in (args.competitions or "").split(",") if c.strip()]
+    competitions = [get_competition(c) for c in ids] if ids else default_competitions(settings.chain.is_local_chain)
     defaults = ValidatorConfig()
     base = args.retry_base
     config = ValidatorConfig(

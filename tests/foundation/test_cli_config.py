@@ -85,3 +85,12 @@ def test_protocol_command_round_trip():
     bad = subprocess.run([sys.executable, "-m", "flock_subnet", "protocol", "decode", "f1:x"],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "error:" in bad.stderr
+
+
+def test_validators_score_toy_competitions_only_on_the_local_chain():
+    from flock_subnet.competitions import default_competitions
+
+    production = {c.id for c in default_competitions(local_chain=False)}
+    local = {c.id for c in default_competitions(local_chain=True)}
+    assert "local" not in production and "qwen05b" in production
+    assert {"local", "qwen05b"} <= local
