@@ -53,7 +53,7 @@ def test_daemon_submits_only_improvements(tmp_path, monkeypatch, local_chain, lo
         assert (rounds / kept / "model" / "model.safetensors").is_file()
         assert not (rounds / kept / "checkpoints").exists()
     beat = json.loads((tmp_path / "miner.heartbeat").read_text())  # what the pm2 watchdog reads
-    assert beat["beats"] >= 2 and beat["pid"] == os.getpid()
+    assert beat["beats"] >= 1 and beat["pid"] == os.getpid()
 
     runs = list((tmp_path / "wandb").rglob("offline-run-*"))
     assert runs, "the daemon should write an offline W&B run"
