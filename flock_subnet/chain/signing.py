@@ -59,6 +59,6 @@ def is_valid_ss58(address: str) -> bool:
 
     try:
         Keypair(ss58_address=address)
-    except Exception:
+    except (ValueError, TypeError):  # what the key library raises for a malformed address
         return False
     return True

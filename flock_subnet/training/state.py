@@ -167,6 +167,7 @@ def load_state(path: Path, model: Any, optimizer: Any, fingerprint: dict[str, An
             if name not in params:
                 raise TrainingError(f"checkpoint {path} has tensor {name} the model does not; start afresh")
             params[name].copy_(tensor.to(params[name].device, params[name].dtype))
+    # The miner's own resume files; weights_only=True refuses anything but tensors and plain data.
     optimizer.load_state_dict(torch.load(path / OPTIMIZER_FILE, map_location="cpu", weights_only=True))
     _restore_rng(torch.load(path / RNG_FILE, map_location="cpu", weights_only=True))
     return Position(**meta["position"])
