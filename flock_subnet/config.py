@@ -15,6 +15,8 @@ command-line flag > environment variable > default.
 | `--hub.token` | `HF_TOKEN` | none |
 | `--wandb.project` / `--wandb.entity` / `--wandb.off` | `WANDB_PROJECT`, `WANDB_ENTITY`, `WANDB_MODE`, `WANDB_API_KEY` | `flock-subnet` |
 | `--logging.debug` / `--logging.trace` / `--logging.logging_dir` | `BT_LOGGING_DEBUG` | info to stderr |
+| `--cache-dir` | `FLOCK_CACHE_DIR` | `~/.cache/flock-subnet` |
+| (progress bars) | `FLOCK_PROGRESS` forces them on | on when stderr is a terminal |
 
 The chain endpoint `file:///path/chain.db` (or the network name `embedded` with `--localchain.path`)
 selects the local chain instead of a subtensor node.
@@ -32,6 +34,7 @@ DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
 DEFAULT_WALLET_PATH = "~/.bittensor/wallets"
 EMBEDDED_NETWORK = "embedded"
 DEFAULT_LOCALCHAIN_PATH = ".flock/localchain/chain.db"
+DEFAULT_CACHE_DIR = "~/.cache/flock-subnet"
 
 
 def _env(*names: str, default: str | None = None) -> str | None:
@@ -129,6 +132,19 @@ class Settings:
     hub: HubSettings = field(default_factory=HubSettings)
     wandb: WandbSettings = field(default_factory=WandbSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+
+
+def resolve_cache_dir(chosen: str | Path | None = None) -> Path:
+    """Where base models are built or downloaded: `chosen` (a `--cache-dir` flag), else the
+    environment's `FLOCK_CACHE_DIR`, else `~/.cache/flock-subnet`."""
+    return Path(chosen or _env("FLOCK_CACHE_DIR", default=DEFAULT_CACHE_DIR)).expanduser()
+
+
+def progress_enabled() -> bool:
+    """Progress bars show on a terminal (or with `FLOCK_PROGRESS` set), never in logs."""
+    import sys
+
+    return sys.stderr.isatty() or bool(os.environ.get("FLOCK_PROGRESS"))
 
 
 def add_netuid_arg(parser: argparse.ArgumentParser) -> None:

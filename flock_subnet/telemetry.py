@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from loguru import logger
 
-from flock_subnet.config import WandbSettings
+from flock_subnet.config import WandbSettings, progress_enabled
 
 T = TypeVar("T")
 
@@ -33,12 +33,21 @@ def setup_logging(debug: bool = False, trace: bool = False, logging_dir: str | N
         logger.add(Path(logging_dir) / "flock-subnet.log", level=level, rotation="50 MB", retention=5)
 
 
-def progress(iterable: Iterable[T], description: str, total: int | None = None, unit: str = "it") -> Iterator[T]:
-    """A progress bar on stderr that disappears when stderr is not a terminal (logs stay clean)."""
+def progress_bar(total: int | None, description: str, unit: str = "it", initial: int = 0, in_bytes: bool = False) -> Any:
+    """A `tqdm` bar on stderr, shown only where `config.progress_enabled` says (logs stay clean)."""
     from tqdm.auto import tqdm
 
-    disable = not sys.stderr.isatty() and not os.environ.get("FLOCK_PROGRESS")
-    yield from tqdm(iterable, desc=description, total=total, unit=unit, disable=disable, leave=False)
+    scale = {"unit_scale": True, "unit_divisor": 1024} if in_bytes else {}
+    return tqdm(
+        total=total, initial=initial, desc=description, unit=unit, disable=not progress_enabled(), leave=False, **scale
+    )
+
+
+def progress(iterable: Iterable[T], description: str, total: int | None = None, unit: str = "it") -> Iterator[T]:
+    """`iterable` with a progress bar, shown only where `config.progress_enabled` says."""
+    from tqdm.auto import tqdm
+
+    yield from tqdm(iterable, desc=description, total=total, unit=unit, disable=not progress_enabled(), leave=False)
 
 
 class WandbRun:

@@ -52,7 +52,7 @@ def build_random_qwen05b(out_dir: Path, layers: int = 24) -> Path:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from flock_subnet.modelkit import build_tokenizer
+    from flock_subnet.models.tiny import build_tokenizer
 
     config = Qwen2Config(
         vocab_size=151_936, hidden_size=896, intermediate_size=4864, num_hidden_layers=layers,
@@ -87,10 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     import torch.nn.functional as F
 
-    from flock_subnet.competitions import LOCAL, QWEN_05B, get_competition
-    from flock_subnet.data import hidden_samples
     from flock_subnet.evaluation.loss import encode_samples, load_model, load_tokenizer, score_encoded
-    from flock_subnet.modelkit import base_model_dir
+    from flock_subnet.models.tiny import base_model_dir
+    from flock_subnet.rules.competitions import LOCAL, QWEN_05B, get_competition
+    from flock_subnet.rules.data import hidden_samples
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -30,7 +30,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def _encoded(tokenizer, samples, seq_len):
-    from flock_subnet.data import SampleTooLong, encode_chat
+    from flock_subnet.rules.data import SampleTooLong, encode_chat
 
     rows = []
     for sample in samples:
@@ -104,8 +104,8 @@ def run_hf_trainer(model_dir: Path, rows, args, workdir: Path, dynamic: bool) ->
 
 
 def run_project_trainer(model_dir: Path, args, workdir: Path) -> float:
-    """Tokens/s of `flock_subnet.training.train` with the same steps, batch and sequence length."""
-    from flock_subnet.training import TrainConfig, train
+    """Tokens/s of `flock_subnet.miner.training.train` with the same steps, batch and sequence length."""
+    from flock_subnet.miner.training import TrainConfig, train
 
     result = train(
         TrainConfig(
@@ -130,7 +130,7 @@ def run_project_trainer(model_dir: Path, args, workdir: Path) -> float:
 
 def _build_model(out: Path, args) -> Path:
     """A kit preset, or a wider/deeper Llama of the same family (`--hidden`, `--layers`) for accelerators."""
-    from flock_subnet.modelkit import TINY_PRESETS, build_tiny_model, build_tokenizer
+    from flock_subnet.models.tiny import TINY_PRESETS, build_tiny_model, build_tokenizer
 
     if not args.hidden and not args.layers:
         return build_tiny_model(out, preset=args.preset)
@@ -172,9 +172,9 @@ def main() -> None:
 
     from loguru import logger
 
-    from flock_subnet.competitions import LOCAL
-    from flock_subnet.data import training_samples
-    from flock_subnet.modelkit import build_tokenizer
+    from flock_subnet.models.tiny import build_tokenizer
+    from flock_subnet.rules.competitions import LOCAL
+    from flock_subnet.rules.data import training_samples
 
     logger.remove()
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from flock_subnet.consensus import EpochInput, EpochState, YumaParams, run_epoch
+from flock_subnet.rules.consensus import EpochInput, EpochState, YumaParams, run_epoch
 
 
 def network(n: int, validators: int, seed: int = 0) -> tuple[EpochInput, EpochState, YumaParams]:

@@ -1,4 +1,4 @@
-"""Chain adapters behind one port (`base.Chain`); `open_chain` picks one from the settings."""
+"""The `Chain` port (`base.py`) and its bittensor adapter (`subtensor*.py`); the wallet helper (`wallets.py`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from flock_subnet.chain.base import (
     Metagraph,
     NeuronInfo,
 )
-from flock_subnet.config import ChainSettings
 
 __all__ = [
     "Chain",
@@ -25,16 +24,5 @@ __all__ = [
     "Hyperparameters",
     "Metagraph",
     "NeuronInfo",
-    "open_chain",
 ]
 
-
-def open_chain(settings: ChainSettings) -> Chain:
-    """The local chain for `file://` endpoints and the `embedded` network, else a subtensor node."""
-    if settings.is_local_chain:
-        from flock_subnet.chain.local import LocalChain
-
-        return LocalChain.open(settings.local_chain_file)
-    from flock_subnet.chain.subtensor import SubtensorChain
-
-    return SubtensorChain(network=settings.network, endpoint=settings.chain_endpoint)

@@ -10,8 +10,7 @@ Conventions:
 - Reads raise `ChainUnavailable` when the chain cannot be reached (a validator fault: retry).
 - Writes never raise for on-chain refusals: they return a `ChainResult` whose `error` is a
   `ChainErrorCode` named after the chain's own error, so callers can branch on it.
-- `wallet` is a bittensor wallet (or any object with a `.hotkey` keypair that has
-  `.ss58_address` and `.sign(bytes)`, and `.coldkeypub.ss58_address`).
+- `wallet` is a `Wallet`: a bittensor wallet, or anything with the same keys (see below).
 """
 
 from __future__ import annotations
@@ -20,12 +19,48 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from flock_subnet.errors import FlockError
 
 RAO_PER_TAO = 1_000_000_000
 U16_MAX = 65_535
+
+
+class Keypair(Protocol):
+    """A signing key: its ss58 address and a signature over bytes."""
+
+    @property
+    def ss58_address(self) -> str: ...
+
+    def sign(self, data: bytes) -> bytes | str: ...
+
+
+class PublicKey(Protocol):
+    """The public half of a key: only its address."""
+
+    @property
+    def ss58_address(self) -> str: ...
+
+
+class Wallet(Protocol):
+    """What the subnet uses of a `bittensor.Wallet`: the hotkey signs, the coldkey owns.
+
+    `coldkey` is only read by chain calls that move funds or configure a subnet (registration,
+    staking, hyperparameters); neurons touch `hotkey` and `coldkeypub` alone.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def hotkey(self) -> Keypair: ...
+
+    @property
+    def coldkeypub(self) -> PublicKey: ...
+
+    @property
+    def coldkey(self) -> Keypair: ...
 
 
 class ChainErrorCode(str, enum.Enum):
@@ -227,12 +262,12 @@ class Chain(ABC):
         """hotkey -> latest commitment (text and block) for every hotkey that committed on this subnet."""
 
     @abstractmethod
-    def commit(self, wallet: Any, netuid: int, data: str) -> ChainResult:
+    def commit(self, wallet: Wallet, netuid: int, data: str) -> ChainResult:
         """Write `data` (at most 128 bytes of UTF-8) as this hotkey's commitment, signed by the hotkey."""
 
     @abstractmethod
     def set_weights(
-        self, wallet: Any, netuid: int, uids: Sequence[int], weights: Sequence[float], version_key: int
+        self, wallet: Wallet, netuid: int, uids: Sequence[int], weights: Sequence[float], version_key: int
     ) -> ChainResult:
         """Set this validator's weights (proportions; the adapter scales them to u16)."""
 

@@ -36,10 +36,11 @@ from flock_subnet.chain.base import (
     Hyperparameters,
     Metagraph,
     NeuronInfo,
+    Wallet,
 )
 from flock_subnet.chain.subtensor_errors import check_weight_vector, classify, retry_after_blocks
 from flock_subnet.chain.subtensor_loop import DeadlineExceeded, DeadlineLoop
-from flock_subnet.protocol import MAX_COMMITMENT_BYTES
+from flock_subnet.rules.protocol import MAX_COMMITMENT_BYTES
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -251,7 +252,7 @@ class SubtensorChain(Chain):
 
     # ------------------------------------------------------------------ writes
 
-    def commit(self, wallet: Any, netuid: int, data: str) -> ChainResult:
+    def commit(self, wallet: Wallet, netuid: int, data: str) -> ChainResult:
         payload = data.encode("utf-8")
         if len(payload) > MAX_COMMITMENT_BYTES:
             return ChainResult.failure(
@@ -266,7 +267,7 @@ class SubtensorChain(Chain):
         )
 
     def set_weights(
-        self, wallet: Any, netuid: int, uids: Sequence[int], weights: Sequence[float], version_key: int
+        self, wallet: Wallet, netuid: int, uids: Sequence[int], weights: Sequence[float], version_key: int
     ) -> ChainResult:
         uid_list = [int(u) for u in uids]
         weight_list = [float(w) for w in weights]

@@ -1,4 +1,5 @@
-"""Real bittensor wallets on disk: create them without prompts, load them with clear errors.
+"""The wallet helper: real bittensor wallets on disk (created without prompts, loaded with clear
+errors) and signature checks with their keys.
 
 `create_wallet` writes the standard layout (`<path>/<name>/coldkey`, `coldkeypub.txt`,
 `hotkeys/<hotkey>`, `hotkeys/<hotkey>pub.txt`) with unencrypted keys, so bots and tests never
@@ -8,8 +9,8 @@ wait for a password. It is idempotent: existing keys are reused, missing ones ar
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from flock_subnet.chain.base import Wallet
 from flock_subnet.config import DEFAULT_WALLET_PATH, WalletSettings
 from flock_subnet.errors import FlockError
 
@@ -22,7 +23,7 @@ def _quiet(_mnemonic: str) -> None:
     """Keep mnemonics out of logs and stdout."""
 
 
-def create_wallet(name: str, hotkey: str = "default", path: str | Path = DEFAULT_WALLET_PATH) -> Any:
+def create_wallet(name: str, hotkey: str = "default", path: str | Path = DEFAULT_WALLET_PATH) -> Wallet:
     """Open `name`/`hotkey` under `path`, creating any missing coldkey or hotkey (no password).
 
     Returns a `bittensor.Wallet` whose `.hotkey`, `.coldkey` and `.coldkeypub` are readable
@@ -50,7 +51,7 @@ def wallet_exists(name: str, hotkey: str = "default", path: str | Path = DEFAULT
     return (base / "coldkeypub.txt").is_file() and (base / "hotkeys" / hotkey).is_file()
 
 
-def load_wallet(settings: WalletSettings) -> Any:
+def load_wallet(settings: WalletSettings) -> Wallet:
     """Open the wallet named by `settings`; `WalletNotFound` says how to create it when missing."""
     import bittensor as bt
 
@@ -66,3 +67,13 @@ def load_wallet(settings: WalletSettings) -> Any:
     if not (wallet_dir / "hotkeys" / settings.hotkey).is_file():
         raise WalletNotFound(f"wallet {settings.name!r} in {folder} has no hotkey {settings.hotkey!r}; {hint}")
     return bt.Wallet(name=settings.name, hotkey=settings.hotkey, path=str(folder))
+
+
+def verify_signature(ss58_address: str, payload: bytes, signature: bytes) -> bool:
+    """True only if `signature` over `payload` is valid under the public key of `ss58_address`."""
+    from bittensor.sp_core import Keypair
+
+    try:
+        return bool(Keypair(ss58_address=ss58_address).verify(payload, signature))
+    except Exception:  # malformed address or signature: not a valid signature
+        return False

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
-from flock_subnet.config import add_hub_args, settings_from_args
-
-DEFAULT_CACHE_DIR = "~/.cache/flock-subnet"
+from flock_subnet.config import DEFAULT_CACHE_DIR, add_hub_args, resolve_cache_dir, settings_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,8 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cache_dir(args: argparse.Namespace) -> str:
-    chosen = args.cache_dir or os.environ.get("FLOCK_CACHE_DIR") or DEFAULT_CACHE_DIR
-    return os.path.expanduser(chosen)
+    return str(resolve_cache_dir(args.cache_dir))
 
 
 def _hub_for_base(args: argparse.Namespace, competition):
@@ -56,8 +52,8 @@ def _hub_for_base(args: argparse.Namespace, competition):
 
 
 def _check_model(args: argparse.Namespace) -> int:
-    from flock_subnet.competitions import get_competition
     from flock_subnet.evaluation.admission import check_model_dir, load_reference_files
+    from flock_subnet.rules.competitions import get_competition
 
     competition = get_competition(args.competition)
     reference = load_reference_files(competition, _cache_dir(args), _hub_for_base(args, competition))
@@ -79,7 +75,7 @@ def _check_model(args: argparse.Namespace) -> int:
     table.add_row("parameters", f"{report.parameters:,}" if report.parameters is not None else "-")
     table.add_row("max parameters", f"{competition.max_parameters:,}")
     if report.content_hash is not None:
-        from flock_subnet.checkpoint import salted_hash
+        from flock_subnet.models.checkpoint import salted_hash
 
         table.add_row("salted hash (to commit)", salted_hash(report.content_hash, args.hotkey))
     console.print(table)

@@ -40,7 +40,7 @@ def describe(competition: Any) -> dict[str, Any]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from flock_subnet.competitions import COMPETITIONS
+    from flock_subnet.rules.competitions import COMPETITIONS
 
     rows = [describe(c) for c in COMPETITIONS.values()]
     if args.json:

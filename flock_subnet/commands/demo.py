@@ -31,14 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     import dataclasses
+    import sys
 
     from rich.console import Console
 
     from flock_subnet.config import WandbSettings
-    from flock_subnet.demo import DemoConfig, run_demo
-    from flock_subnet.demo_report import build_results, log_to_wandb, plot_emissions, render, write_json
-
-    import sys
+    from flock_subnet.kit.demo.report import build_results, log_to_wandb, plot_emissions, render, write_json
+    from flock_subnet.kit.demo.run import DemoConfig, run_demo
 
     # tables need room: keep them readable when the output is piped to a file or a CI log
     console = Console(width=None if sys.stdout.isatty() else 150)

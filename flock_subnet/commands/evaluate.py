@@ -37,9 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _seed_of(args: argparse.Namespace) -> tuple[int, int | None]:
     if args.block is None:
         return (0 if args.seed is None else args.seed), None
-    from flock_subnet.chain import open_chain
+    from flock_subnet.commands.wiring import open_chain
     from flock_subnet.config import settings_from_args
-    from flock_subnet.data import round_seed
+    from flock_subnet.rules.data import round_seed
 
     with open_chain(settings_from_args(args).chain) as chain:
         return round_seed(chain.block_hash(args.block)), args.block
@@ -48,8 +48,8 @@ def _seed_of(args: argparse.Namespace) -> tuple[int, int | None]:
 def _evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from flock_subnet.competitions import get_competition
     from flock_subnet.evaluation.errors import EvaluationError
+    from flock_subnet.rules.competitions import get_competition
 
     competition = get_competition(args.competition)
     seed, block = _seed_of(args)
@@ -63,8 +63,8 @@ def _evaluate(args: argparse.Namespace) -> int:
                 tokenizer_dir=args.tokenizer_dir,
             )
         else:
-            from flock_subnet.data import hidden_samples
             from flock_subnet.evaluation.loss import evaluate_loss
+            from flock_subnet.rules.data import hidden_samples
 
             samples = hidden_samples(competition, seed, n=args.samples)
             result = evaluate_loss(

@@ -83,7 +83,7 @@ def _parse_tokens(pairs: list[str]) -> dict[str, str]:
 def _serve(args: argparse.Namespace) -> int:
     import time
 
-    from flock_subnet.hub.server import make_server, serve_forever
+    from flock_subnet.kit.localhub.server import make_server, serve_forever
 
     kwargs = {}
     if args.max_object_bytes is not None:

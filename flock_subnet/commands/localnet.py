@@ -108,7 +108,7 @@ def _chain_settings(args: argparse.Namespace, settings: Settings) -> ChainSettin
 
 
 def _open(args: argparse.Namespace, clock: Any = None) -> tuple[Any, Settings]:
-    from flock_subnet.chain.local import LocalChain
+    from flock_subnet.kit.localchain.chain import LocalChain
 
     settings = settings_from_args(args)
     chain_settings = _chain_settings(args, settings)
@@ -140,7 +140,7 @@ def _parse_overrides(items: list[str]) -> dict[str, str]:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from flock_subnet.chain.local import ManualClock, WallClock
+    from flock_subnet.kit.localchain.chain import ManualClock, WallClock
 
     settings = settings_from_args(args)
     path = _chain_settings(args, settings).local_chain_file

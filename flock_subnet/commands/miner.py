@@ -19,9 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flock_subnet.config import add_neuron_args, settings_from_args
-
-DEFAULT_CACHE_DIR = "~/.cache/flock-subnet"
+from flock_subnet.config import DEFAULT_CACHE_DIR, add_neuron_args, resolve_cache_dir, settings_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -119,11 +117,11 @@ def _add_train_args(parser: argparse.ArgumentParser, output_required: bool) -> N
 
 
 def _cache_dir(args: argparse.Namespace) -> Path:
-    return Path(args.cache_dir or os.environ.get("FLOCK_CACHE_DIR") or DEFAULT_CACHE_DIR).expanduser()
+    return resolve_cache_dir(args.cache_dir)
 
 
 def _train_config(args: argparse.Namespace, output_dir: Path, settings: Any) -> Any:
-    from flock_subnet.training import TrainConfig
+    from flock_subnet.miner.training import TrainConfig
 
     budget = {"max_steps": args.max_steps, "max_seconds": args.max_seconds, "epochs": args.epochs}
     if not any(budget.values()):
@@ -165,7 +163,7 @@ def _hub(settings: Any) -> Any:
 
 
 def _chain(settings: Any) -> Any:
-    from flock_subnet.chain import open_chain
+    from flock_subnet.commands.wiring import open_chain
 
     return open_chain(settings.chain)
 
@@ -195,16 +193,16 @@ def _print(data: dict[str, Any], title: str, as_json: bool) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from flock_subnet.training import train
+    from flock_subnet.miner.training import train
 
     settings = settings_from_args(args)
     config = _train_config(args, Path(args.output_dir), settings)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`: save the training state, then exit
     hub = None
     if args.init_from_chain:
-        from flock_subnet.competitions import get_competition
         from flock_subnet.errors import FlockError
-        from flock_subnet.training.chain_models import best_chain_model
+        from flock_subnet.miner.chain_models import best_chain_model
+        from flock_subnet.rules.competitions import get_competition
 
         hub = _hub(settings)
         with _chain(settings) as chain:
@@ -220,13 +218,13 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from flock_subnet.training.selfeval import self_evaluate
+    from flock_subnet.miner.selfeval import self_evaluate
 
     settings = settings_from_args(args)
     hotkey = args.hotkey or _wallet(settings).hotkey.ss58_address
     seed = args.seed
     if args.block is not None:
-        from flock_subnet.data import round_seed
+        from flock_subnet.rules.data import round_seed
 
         with _chain(settings) as chain:
             seed = round_seed(chain.block_hash(args.block))
@@ -246,8 +244,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from flock_subnet.miner import SubmitError, submit_model
-    from flock_subnet.training.selfeval import self_evaluate
+    from flock_subnet.miner.daemon import SubmitError, submit_model
+    from flock_subnet.miner.selfeval import self_evaluate
 
     settings = settings_from_args(args)
     wallet = _wallet(settings)
@@ -275,7 +273,7 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from flock_subnet.miner import miner_status
+    from flock_subnet.miner.daemon import miner_status
 
     settings = settings_from_args(args)
     hotkey = args.hotkey or _wallet(settings).hotkey.ss58_address
@@ -312,7 +310,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from flock_subnet.miner import Miner
+    from flock_subnet.miner.daemon import Miner
 
     settings = settings_from_args(args)
     workdir = Path(args.workdir).expanduser()

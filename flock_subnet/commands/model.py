@@ -19,8 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _tiny(args: argparse.Namespace) -> int:
-    from flock_subnet.checkpoint import content_hash
-    from flock_subnet.modelkit import TINY_PRESETS, ModelKitError, build_tiny_model, count_parameters
+    from flock_subnet.models.checkpoint import content_hash
+    from flock_subnet.models.tiny import TINY_PRESETS, ModelKitError, build_tiny_model, count_parameters
 
     if args.preset not in TINY_PRESETS:
         raise ModelKitError(f"unknown preset {args.preset!r}; choose one of {', '.join(sorted(TINY_PRESETS))}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from flock_subnet import protocol
+from flock_subnet.rules import protocol
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

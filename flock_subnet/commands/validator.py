@@ -70,12 +70,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def build_validator(args: argparse.Namespace) -> Any:
     """Chain, hub, wallet and settings from the flags -> a ready `Validator`."""
-    from flock_subnet.chain import open_chain
     from flock_subnet.chain.wallets import load_wallet
-    from flock_subnet.competitions import default_competitions, get_competition
+    from flock_subnet.commands.wiring import open_chain
     from flock_subnet.hub.huggingface import HuggingFaceHub
-    from flock_subnet.validation.faults import Backoff
-    from flock_subnet.validator import Validator, ValidatorConfig
+    from flock_subnet.rules.competitions import default_competitions, get_competition
+    from flock_subnet.validator.faults import Backoff
+    from flock_subnet.validator.service import Validator, ValidatorConfig
 
     settings = settings_from_args(args)
     ids = [c.strip() for c in (args.competitions or "").split(",") if c.strip()]
@@ -124,7 +124,7 @@ def run_validator(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from flock_subnet.state import StateError, ValidatorState
+    from flock_subnet.validator.state import StateError, ValidatorState
 
     settings = settings_from_args(args)
     path = workdir_for(args, settings) / "state.db"

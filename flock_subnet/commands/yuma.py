@@ -61,8 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from flock_subnet.consensus.replay import COMPACT_ABOVE_N, load_vectors, replay_steps
-    from flock_subnet.consensus.vectors import check_step
+    from flock_subnet.rules.consensus.replay import COMPACT_ABOVE_N, load_vectors, replay_steps
+    from flock_subnet.rules.consensus.vectors import check_step
 
     vectors = load_vectors(args.file)
     if args.id:
@@ -133,8 +133,8 @@ def _print_replay(summary, mode: str) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from flock_subnet.consensus.errors import ConsensusInputError
-    from flock_subnet.consensus.simulate import RAO, load_csv, load_json, run_simulation
+    from flock_subnet.rules.consensus.errors import ConsensusInputError
+    from flock_subnet.rules.consensus.simulate import RAO, load_csv, load_json, run_simulation
 
     if args.file:
         sim = load_json(args.file)

@@ -29,8 +29,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flock_subnet import checkpoint
-from flock_subnet.competitions import Competition
 from flock_subnet.errors import FlockError
 from flock_subnet.evaluation import admission_weights
 from flock_subnet.evaluation.admission_config import (
@@ -41,7 +39,9 @@ from flock_subnet.evaluation.admission_config import (
 )
 from flock_subnet.evaluation.safetensors_header import MAX_HEADER_BYTES
 from flock_subnet.hub.base import HubError, ModelHub, RemoteFile
-from flock_subnet.protocol import ModelReference
+from flock_subnet.models import checkpoint
+from flock_subnet.rules.competitions import Competition
+from flock_subnet.rules.protocol import ModelReference
 
 DOWNLOAD_PATTERNS: list[str] = list(checkpoint.MODEL_FILE_PATTERNS)
 MAX_FILES = 256  # far more than any checkpoint needs (a sharded 0.5B model has < 10)
@@ -297,7 +297,7 @@ def load_reference_files(
     """
     import tempfile
 
-    from flock_subnet import modelkit
+    from flock_subnet.models import tiny as modelkit
 
     if cache_dir is None:
         key = (competition.base.repo_id, competition.base.revision, competition.base.tiny)

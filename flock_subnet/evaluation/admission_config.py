@@ -15,8 +15,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from flock_subnet.competitions import Competition
 from flock_subnet.evaluation.admission_arch import ARCHITECTURE_MODEL_TYPES
+from flock_subnet.rules.competitions import Competition
 
 MAX_JSON_BYTES = 1024 * 1024  # config.json of real models is a few KB
 

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flock_subnet.competitions import Competition
 from flock_subnet.evaluation.admission_arch import (
     ConfigError,
     compare_tensors,
@@ -28,6 +27,7 @@ from flock_subnet.evaluation.safetensors_header import (
     read_header,
     scan_non_finite,
 )
+from flock_subnet.rules.competitions import Competition
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"

@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flock_subnet.checkpoint import TOKENIZER_FILES
-from flock_subnet.competitions import Competition
-from flock_subnet.data.encoding import IGNORE_INDEX, EncodedSample, encode_chat
-from flock_subnet.data.samples import ChatSample
 from flock_subnet.evaluation.batching import Batch, plan_batches
 from flock_subnet.evaluation.errors import EvaluatorFault, ModelFault, is_resource_failure
 from flock_subnet.evaluation.result import EvalResult
+from flock_subnet.models.checkpoint import TOKENIZER_FILES
+from flock_subnet.rules.competitions import Competition
+from flock_subnet.rules.data.encoding import IGNORE_INDEX, EncodedSample, encode_chat
+from flock_subnet.rules.data.samples import ChatSample
 
 # Logit transforms the head-only path would miss; models that declare one are scored with full logits.
 _LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
@@ -103,7 +103,7 @@ def load_tokenizer(model_dir: str | Path, competition: Competition, tokenizer_di
     admission has verified to be byte-identical to the base's.
     """
     if competition.base.tiny is not None:
-        from flock_subnet.modelkit import build_tokenizer
+        from flock_subnet.models.tiny import build_tokenizer
 
         return build_tokenizer(competition.sequence_length)
     from transformers import AutoTokenizer

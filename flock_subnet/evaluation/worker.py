@@ -86,9 +86,9 @@ def _write(path: Path, payload: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from flock_subnet.competitions import get_competition
-    from flock_subnet.data import hidden_samples, load_chat_file
     from flock_subnet.evaluation.loss import evaluate_loss
+    from flock_subnet.rules.competitions import get_competition
+    from flock_subnet.rules.data import hidden_samples, load_chat_file
 
     competition = get_competition(args.competition)
     if args.samples_file:

@@ -1,25 +1,4 @@
-"""Publishing and fetching checkpoints: the `ModelHub` port, its Hugging Face adapter, and a local
-Hub-compatible server.
+"""Publishing and fetching checkpoints: the `ModelHub` port (`base.py`) and its Hugging Face adapter.
 
-`from flock_subnet.hub import HuggingFaceHub, start_hub_server` works; both are loaded on first
-use so importing the port alone stays light.
+The local Hub-compatible server that rehearsals use lives in `flock_subnet.kit.localhub`.
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-_LAZY = {
-    "HuggingFaceHub": "flock_subnet.hub.huggingface",
-    "start_hub_server": "flock_subnet.hub.server",
-    "RunningHub": "flock_subnet.hub.server",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'flock_subnet.hub' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)

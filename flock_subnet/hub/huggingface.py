@@ -27,7 +27,6 @@ os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 import hashlib  # noqa: E402
 import ipaddress  # noqa: E402
 import re  # noqa: E402
-import sys  # noqa: E402
 import threading  # noqa: E402
 from collections.abc import Iterator, Sequence  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
@@ -53,7 +52,7 @@ from huggingface_hub.utils import (  # noqa: E402
 )
 
 from flock_subnet import __version__  # noqa: E402
-from flock_subnet.config import DEFAULT_HUB_ENDPOINT  # noqa: E402
+from flock_subnet.config import DEFAULT_HUB_ENDPOINT, progress_enabled
 from flock_subnet.hub.base import (  # noqa: E402
     HubError,
     HubUnavailable,
@@ -66,6 +65,7 @@ from flock_subnet.hub.base import (  # noqa: E402
     TooLarge,
     Unauthorized,
 )
+from flock_subnet.telemetry import progress_bar  # noqa: E402
 
 if os.environ.get("HF_HUB_DISABLE_XET", "").strip().lower() in {"1", "true", "yes", "on"}:
     constants.HF_HUB_DISABLE_XET = True
@@ -218,7 +218,7 @@ class HuggingFaceHub(ModelHub):
         folder = Path(folder)
         if not folder.is_dir():
             raise HubError(f"{folder} is not a folder; pass the checkpoint folder to upload")
-        if not _progress_wanted():
+        if not progress_enabled():
             disable_progress_bars()  # the client's upload bars, under the project's policy
         with hub_errors(f"upload {folder} to {repo_id}"):
             self._ensure_repo(repo_id, private)
@@ -386,17 +386,9 @@ def _check_relative(name: str, repo_id: str) -> None:
         raise IntegrityError(f"{repo_id} lists an unsafe file name {name!r}; refusing to write it")
 
 
-def _progress_wanted() -> bool:
-    """Progress bars show on a terminal (or with FLOCK_PROGRESS set), never in logs."""
-    return sys.stderr.isatty() or bool(os.environ.get("FLOCK_PROGRESS"))
-
-
 @contextmanager
 def _byte_progress(total: int, description: str):
-    from tqdm.auto import tqdm
-
-    disable = not _progress_wanted()
-    bar = tqdm(total=total, desc=description, unit="B", unit_scale=True, unit_divisor=1024, disable=disable, leave=False)
+    bar = progress_bar(total, description, unit="B", in_bytes=True)
     try:
         yield bar
     finally:

@@ -16,8 +16,8 @@ def main(argv: list[str]) -> int:
     chain_path, wallets, name, target_uid, pool_hotkey, n, start_file = argv[:7]
     advance = len(argv) > 7 and argv[7] == "advance"
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from flock_subnet.chain.local import LocalChain
     from flock_subnet.chain.wallets import create_wallet
+    from flock_subnet.kit.localchain.chain import LocalChain
 
     wallet = create_wallet(name, path=wallets)
     chain = LocalChain.open(chain_path)

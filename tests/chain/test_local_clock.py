@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from flock_subnet.chain import open_chain
 from flock_subnet.chain.base import ChainError
-from flock_subnet.chain.local import LocalChain, LocalChainMissing, ManualClock, WallClock
+from flock_subnet.commands.wiring import open_chain
 from flock_subnet.config import ChainSettings
 from flock_subnet.errors import FlockError
+from flock_subnet.kit.localchain.chain import LocalChain, LocalChainMissing, ManualClock, WallClock
 
 
 class FakeTime:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from flock_subnet.chain.local import LocalChain
+from flock_subnet.kit.localchain.chain import LocalChain
 from tests.chain.chain_contract import VALIDATOR_STAKE, ChainContract, ChainHarness
 from tests.fixtures.chain import NETUID, register_neuron
 

@@ -1,4 +1,4 @@
-"""Epochs on the local chain: what it credits equals `flock_subnet.consensus` on the same inputs.
+"""Epochs on the local chain: what it credits equals `flock_subnet.rules.consensus` on the same inputs.
 
 The test keeps its own copy of the epoch state (bonds, permits) and recomputes every epoch from
 what the chain shows before it (stakes, weights, last updates, registrations), so it checks the
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from flock_subnet import consensus
 from flock_subnet.chain.base import RAO_PER_TAO, U16_MAX
-from flock_subnet.chain.local import LocalChain, WallClock
+from flock_subnet.kit.localchain.chain import LocalChain, WallClock
+from flock_subnet.rules import consensus
 from tests.fixtures.chain import NETUID, TEST_HYPERPARAMETERS, register_neuron
 
 TEMPO = TEST_HYPERPARAMETERS["tempo"]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from flock_subnet.chain.base import RAO_PER_TAO, ChainError, ChainErrorCode
-from flock_subnet.chain.local import LocalChain
+from flock_subnet.kit.localchain.chain import LocalChain
 from tests.fixtures.chain import NETUID, TEST_HYPERPARAMETERS, register_neuron
 
 

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from flock_subnet.chain.local import LocalChain
 from flock_subnet.cli import main
+from flock_subnet.kit.localchain.chain import LocalChain
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import bittensor as bt
 import pytest
 from bittensor.sp_core import Keypair
 
-from flock_subnet.chain import open_chain
 from flock_subnet.chain.base import U16_MAX, ChainError, ChainErrorCode, ChainUnavailable
 from flock_subnet.chain.subtensor import SubtensorChain
+from flock_subnet.commands.wiring import open_chain
 from flock_subnet.config import ChainSettings
 from tests.chain.fake_substrate import RAO, FakeSubstrate
 

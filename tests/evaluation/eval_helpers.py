@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from flock_subnet.competitions import Competition
-from flock_subnet.data import ChatSample, encode_chat
+from flock_subnet.rules.competitions import Competition
+from flock_subnet.rules.data import ChatSample, encode_chat
 
 
 def naive_loss(model_dir: Path, samples: list[ChatSample], competition: Competition) -> tuple[float, dict[str, float], int]:

@@ -16,8 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flock_subnet import checkpoint
-from flock_subnet.competitions import LOCAL, QWEN_05B
 from flock_subnet.evaluation.admission import (
     DOWNLOAD_PATTERNS,
     AdmissionError,
@@ -27,6 +25,8 @@ from flock_subnet.evaluation.admission import (
     load_reference_files,
 )
 from flock_subnet.hub.base import RemoteFile
+from flock_subnet.models import checkpoint
+from flock_subnet.rules.competitions import LOCAL, QWEN_05B
 from tests.evaluation.adversarial.builders import (
     copy_model,
     edit_config,

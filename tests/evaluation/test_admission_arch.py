@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from flock_subnet.competitions import LOCAL, QWEN_05B
 from flock_subnet.evaluation.admission import check_model_dir
 from flock_subnet.evaluation.admission_arch import (
     ConfigError,
@@ -16,6 +15,7 @@ from flock_subnet.evaluation.admission_arch import (
     model_shape,
 )
 from flock_subnet.evaluation.safetensors_header import read_header
+from flock_subnet.rules.competitions import LOCAL, QWEN_05B
 
 SIZES = dict(vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4)
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from flock_subnet import checkpoint
+from flock_subnet.models import checkpoint
 from tests.evaluation.adversarial.builders import copy_model, marker_pickle
 
 HOTKEY = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"

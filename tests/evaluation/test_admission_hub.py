@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from flock_subnet import checkpoint
-from flock_subnet.competitions import LOCAL
 from flock_subnet.evaluation.admission import admit_reference, load_reference_files
 from flock_subnet.hub.base import HubError
-from flock_subnet.protocol import ModelReference
+from flock_subnet.models import checkpoint
+from flock_subnet.rules.competitions import LOCAL
+from flock_subnet.rules.protocol import ModelReference
 from tests.evaluation.adversarial.builders import copy_model, edit_config, marker_pickle
 
 ALICE_HOTKEY = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"

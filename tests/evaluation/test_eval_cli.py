@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from flock_subnet.competitions import COMPETITIONS, LOCAL
-from flock_subnet.data import hidden_samples, round_seed
 from flock_subnet.evaluation import evaluate_loss
+from flock_subnet.rules.competitions import COMPETITIONS, LOCAL
+from flock_subnet.rules.data import hidden_samples, round_seed
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flock_subnet.competitions import LOCAL
-from flock_subnet.data import hidden_samples
 from flock_subnet.evaluation import EvalResult, EvaluatorFault, ModelFault, evaluate_loss
 from flock_subnet.evaluation.batching import partition, plan_batches
 from flock_subnet.evaluation.loss import encode_samples, load_model, load_tokenizer, score_encoded
+from flock_subnet.rules.competitions import LOCAL
+from flock_subnet.rules.data import hidden_samples
 from tests.evaluation.eval_helpers import altered_copy, mixed_samples, naive_loss
 
 
@@ -158,7 +158,7 @@ def test_samples_are_encoded_with_the_base_tokenizer(tiny_model_dir, tmp_path):
     import shutil
     from dataclasses import replace
 
-    from flock_subnet.competitions import QWEN_05B
+    from flock_subnet.rules.competitions import QWEN_05B
 
     bare = tmp_path / "bare"
     shutil.copytree(tiny_model_dir, bare)

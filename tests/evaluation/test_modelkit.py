@@ -10,9 +10,8 @@ from dataclasses import replace
 
 import pytest
 
-from flock_subnet.checkpoint import content_hash
-from flock_subnet.competitions import LOCAL, QWEN_05B
-from flock_subnet.modelkit import (
+from flock_subnet.models.checkpoint import content_hash
+from flock_subnet.models.tiny import (
     IM_END,
     IM_START,
     SPECIAL_TOKENS,
@@ -23,6 +22,7 @@ from flock_subnet.modelkit import (
     count_parameters,
     reference_tokenizer_files,
 )
+from flock_subnet.rules.competitions import LOCAL, QWEN_05B
 
 
 def _cli(*args: str, cwd=None) -> subprocess.Popen:

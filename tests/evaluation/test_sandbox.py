@@ -7,10 +7,10 @@ import signal
 
 import pytest
 
-from flock_subnet.competitions import LOCAL
-from flock_subnet.data import hidden_samples
 from flock_subnet.evaluation import EvaluatorFault, ModelFault, evaluate_in_sandbox, evaluate_loss
 from flock_subnet.evaluation.sandbox import _outcome
+from flock_subnet.rules.competitions import LOCAL
+from flock_subnet.rules.data import hidden_samples
 from tests.evaluation.eval_helpers import altered_copy
 
 

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from flock_subnet.checkpoint import (
+from flock_subnet.models.checkpoint import (
     CheckpointError,
     content_hash,
     is_model_file,

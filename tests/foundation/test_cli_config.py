@@ -88,7 +88,7 @@ def test_protocol_command_round_trip():
 
 
 def test_validators_score_toy_competitions_only_on_the_local_chain():
-    from flock_subnet.competitions import default_competitions
+    from flock_subnet.rules.competitions import default_competitions
 
     production = {c.id for c in default_competitions(local_chain=False)}
     local = {c.id for c in default_competitions(local_chain=True)}

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flock_subnet import protocol
-from flock_subnet.protocol import ModelReference, ProtocolError, decode, encode, max_repo_id_length
+from flock_subnet.rules import protocol
+from flock_subnet.rules.protocol import ModelReference, ProtocolError, decode, encode, max_repo_id_length
 
 REV = "0123456789abcdef0123456789abcdef01234567"
 HASH = "f" * 64

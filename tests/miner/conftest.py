@@ -19,7 +19,7 @@ def model_copy(tmp_path: Path, tiny_model_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def other_model_dir(tmp_path_factory) -> Path:
     """Another micro model (seed 1): different weights, same tokenizer."""
-    from flock_subnet.modelkit import build_tiny_model
+    from flock_subnet.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-micro-1") / "model", preset="micro", seed=1)
 

@@ -6,11 +6,11 @@ import dataclasses
 import json
 import os
 
-from flock_subnet import protocol
-from flock_subnet.competitions import LOCAL
 from flock_subnet.config import WandbSettings
-from flock_subnet.miner import Miner
-from flock_subnet.training import TrainConfig
+from flock_subnet.miner.daemon import Miner
+from flock_subnet.miner.training import TrainConfig
+from flock_subnet.rules import protocol
+from flock_subnet.rules.competitions import LOCAL
 from tests.fixtures.chain import NETUID
 
 

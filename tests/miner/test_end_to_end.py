@@ -8,17 +8,17 @@ above the untrained one, on chain.
 
 from __future__ import annotations
 
-from flock_subnet.competitions import LOCAL
-from flock_subnet.miner import submit_model
-from flock_subnet.training import TrainConfig, train
-from flock_subnet.training.selfeval import evaluate_on_seed, fresh_seed, self_evaluate
+from flock_subnet.miner.daemon import submit_model
+from flock_subnet.miner.selfeval import evaluate_on_seed, fresh_seed, self_evaluate
+from flock_subnet.miner.training import TrainConfig, train
+from flock_subnet.rules.competitions import LOCAL
 from tests.fixtures.chain import NETUID, register_neuron, register_validator
 
 
 def test_trained_model_beats_the_base_on_chain(
     tmp_path, local_chain, local_hub, make_wallet, tiny_model_dir, model_cache_dir
 ):
-    from flock_subnet.validator import Validator, ValidatorConfig
+    from flock_subnet.validator.service import Validator, ValidatorConfig
 
     alice, bob, validator = make_wallet("alice"), make_wallet("bob"), make_wallet("validator")
     vuid = register_validator(local_chain, validator)

@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
-from flock_subnet.competitions import LOCAL
-from flock_subnet.miner import miner_status, submit_model
+from flock_subnet.miner.daemon import miner_status, submit_model
+from flock_subnet.rules.competitions import LOCAL
 from tests.fixtures.chain import NETUID, register_validator
 
 

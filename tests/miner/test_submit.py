@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from flock_subnet import protocol
-from flock_subnet.chain.local import LocalChain
-from flock_subnet.checkpoint import content_hash, salted_hash
-from flock_subnet.competitions import LOCAL
 from flock_subnet.hub.base import RepoNotFound
-from flock_subnet.miner import SubmitError, submit_model
-from flock_subnet.training.chain_models import best_chain_model
+from flock_subnet.kit.localchain.chain import LocalChain
+from flock_subnet.miner.chain_models import best_chain_model
+from flock_subnet.miner.daemon import SubmitError, submit_model
+from flock_subnet.models.checkpoint import content_hash, salted_hash
+from flock_subnet.rules import protocol
+from flock_subnet.rules.competitions import LOCAL
 from tests.fixtures.chain import NETUID, register_neuron
 
 REPO = "alice/tiny-sft"

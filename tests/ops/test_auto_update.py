@@ -125,5 +125,5 @@ def test_a_failed_reinstall_keeps_the_old_processes(repos):
 def test_which_changes_need_a_reinstall():
     assert needs_reinstall(["pyproject.toml"])
     assert needs_reinstall(["docs/x.md", "constraints.txt"])
-    assert not needs_reinstall(["flock_subnet/scoring.py", "docs/pyproject.toml"])
+    assert not needs_reinstall(["flock_subnet/rules/scoring.py", "docs/pyproject.toml"])
     assert not needs_reinstall([])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import yaml
 
-from flock_subnet.competitions import get_competition
 from flock_subnet.ops.compute_budget import (
     GIB,
     QWEN25_05B,
@@ -14,6 +13,7 @@ from flock_subnet.ops.compute_budget import (
     qwen2_parameter_count,
     state_bytes,
 )
+from flock_subnet.rules.competitions import get_competition
 from tests.ops.helpers import ROOT
 
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from flock_subnet import checkpoint, protocol
-from flock_subnet.competitions import LOCAL
-from flock_subnet.validation.faults import Backoff
-from flock_subnet.validator import Validator, ValidatorConfig
+from flock_subnet.models import checkpoint
+from flock_subnet.rules import protocol
+from flock_subnet.rules.competitions import LOCAL
+from flock_subnet.validator.faults import Backoff
+from flock_subnet.validator.service import Validator, ValidatorConfig
 from tests.fixtures.chain import NETUID, register_neuron, register_validator
 
 EVAL_SAMPLES = 24  # enough to rank the test models apart, a quarter of a production round
@@ -20,7 +21,7 @@ EVAL_SAMPLES = 24  # enough to rank the test models apart, a quarter of a produc
 @pytest.fixture(scope="session")
 def miner_models(tmp_path_factory, local_base_dir, model_cache_dir) -> dict[str, Path]:
     """Three different checkpoints of the `local` competition: the base, a short and a longer fine-tune."""
-    from flock_subnet.training import TrainConfig, train
+    from flock_subnet.miner.training import TrainConfig, train
 
     root = tmp_path_factory.mktemp("miner-models")
 

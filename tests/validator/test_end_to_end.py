@@ -20,8 +20,8 @@ import pytest
 from loguru import logger
 
 from flock_subnet import SPEC_VERSION
-from flock_subnet.state import ValidatorState
-from flock_subnet.validation.report import CACHED, EVALUATED
+from flock_subnet.validator.report import CACHED, EVALUATED
+from flock_subnet.validator.state import ValidatorState
 from tests.fixtures.chain import NETUID
 from tests.validator.conftest import EVAL_SAMPLES
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from flock_subnet import protocol
-from flock_subnet.competitions import QWEN_05B
-from flock_subnet.state import ValidatorState
-from flock_subnet.validation import plan
-from flock_subnet.validation.report import HELD, MINER_FAULT
+from flock_subnet.rules import protocol
+from flock_subnet.rules.competitions import QWEN_05B
+from flock_subnet.validator import plan
+from flock_subnet.validator.report import HELD, MINER_FAULT
+from flock_subnet.validator.state import ValidatorState
 from tests.fixtures.chain import NETUID
 
 

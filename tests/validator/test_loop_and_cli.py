@@ -10,10 +10,10 @@ import time
 
 from loguru import logger
 
-from flock_subnet import protocol
 from flock_subnet.config import WandbSettings
-from flock_subnet.state import ValidatorState, WeightSet
-from flock_subnet.validation.report import CompetitionRound, RoundReport, UidReport
+from flock_subnet.rules import protocol
+from flock_subnet.validator.report import CompetitionRound, RoundReport, UidReport
+from flock_subnet.validator.state import ValidatorState, WeightSet
 
 
 def test_run_waits_for_new_rounds_and_beats(make_subnet, tmp_path, monkeypatch):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from flock_subnet import protocol
 from flock_subnet.chain.base import ChainUnavailable, CommitmentRecord, Metagraph, NeuronInfo
-from flock_subnet.competitions import LOCAL
 from flock_subnet.hub.base import HubUnavailable, RateLimited, RepoNotFound
-from flock_subnet.validation import plan
-from flock_subnet.validation.faults import Backoff, ValidatorFault, is_validator_fault, retry
-from flock_subnet.validation.weights import blocks_until_allowed
+from flock_subnet.rules import protocol
+from flock_subnet.rules.competitions import LOCAL
+from flock_subnet.validator import plan
+from flock_subnet.validator.faults import Backoff, ValidatorFault, is_validator_fault, retry
+from flock_subnet.validator.weights import blocks_until_allowed
 
 
 def _neuron(uid: int, hotkey: str) -> NeuronInfo:
@@ -117,8 +117,8 @@ def test_weights_rate_limit_rule_matches_the_chain():
 
 
 def test_model_store_cleanup_keeps_only_referenced_models(tmp_path, local_hub):
-    from flock_subnet.state import ValidatorState
-    from flock_subnet.validation.models import ModelStore
+    from flock_subnet.validator.models import ModelStore
+    from flock_subnet.validator.state import ValidatorState
 
     with ValidatorState(tmp_path / "state.db") as state:
         store = ModelStore(local_hub.client(None), state, tmp_path / "models")

@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-from flock_subnet import state as state_mod
-from flock_subnet.state import AdmissionRecord, EvalRecord, StateError, ValidatorState, WeightSet
+from flock_subnet.validator import state as state_mod
+from flock_subnet.validator.state import AdmissionRecord, EvalRecord, StateError, ValidatorState, WeightSet
 
 
 @pytest.fixture
@@ -182,7 +182,7 @@ def test_kill_during_a_write_leaves_the_last_commit(tmp_path):
     script = textwrap.dedent(
         f"""
         import os
-        from flock_subnet.state import ValidatorState, EvalRecord
+        from flock_subnet.validator.state import ValidatorState, EvalRecord
         s = ValidatorState({str(path)!r})
         with s.transaction():
             s.put_eval(EvalRecord("lost", "local", 1, 1, 2.0))

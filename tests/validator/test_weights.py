@@ -6,9 +6,9 @@ import pytest
 
 from flock_subnet import SPEC_VERSION
 from flock_subnet.chain.base import ChainErrorCode
-from flock_subnet.state import ValidatorState
-from flock_subnet.validation.faults import Backoff
-from flock_subnet.validation.weights import WeightSetter
+from flock_subnet.validator.faults import Backoff
+from flock_subnet.validator.state import ValidatorState
+from flock_subnet.validator.weights import WeightSetter
 from tests.fixtures.chain import NETUID, register_neuron, register_validator
 
 
@@ -51,7 +51,7 @@ def test_respects_the_rate_limit_without_calling_the_chain(setup):
 
 def test_state_record_blocks_a_second_set_even_if_the_chain_looks_older(setup):
     chain, setter, state, vuid, (m1, _m2) = setup
-    from flock_subnet.state import WeightSet
+    from flock_subnet.validator.state import WeightSet
 
     # as if a previous process set weights at this block and died before the chain view refreshed
     state.record_weights(WeightSet(chain.block(), 10, [m1], [1.0], True, "ok", SPEC_VERSION))

@@ -1,0 +1,419 @@
+"""The local chain: a SQLite-backed stand-in for the parts of subtensor the subnet touches.
+
+`LocalChain` implements the `Chain` port (metagraph, commitments, set_weights, ...) and an admin
+API for local nets and tests (create a subnet, fund, register, stake, advance the clock, read the
+payouts of every epoch). Every write is signed by the wallet's hotkey (or coldkey for
+registration, stake and subnet administration) and the signature is verified before anything is
+applied. Epochs run through `flock_subnet.rules.consensus` every `tempo` blocks, lazily: whichever
+process touches the chain first after an epoch block runs it, so all processes see the same
+history. Rules live in `local_ops.py`, epochs in `local_epoch.py`, storage in `local_store.py`.
+"""
+
+from __future__ import annotations
+
+import operator
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flock_subnet.chain.base import (
+    U16_MAX,
+    Chain,
+    ChainError,
+    ChainErrorCode,
+    ChainResult,
+    CommitmentRecord,
+    Hyperparameters,
+    Metagraph,
+    Wallet,
+)
+from flock_subnet.errors import FlockError
+from flock_subnet.kit.localchain import ops
+from flock_subnet.kit.localchain.clock import MANUAL, WALL, Clock, ManualClock, WallClock, wall_block
+from flock_subnet.kit.localchain.epoch import EpochRecord, catch_up, epoch_due, load_epoch_history
+from flock_subnet.kit.localchain.rules import (
+    COMMITMENT_MAX_BYTES,
+    DEFAULT_DELEGATE_TAKE_U16,
+    RuleViolation,
+    block_hash,
+    check_weight_input,
+)
+from flock_subnet.kit.localchain.signing import sign_call, verify_call
+from flock_subnet.kit.localchain.store import (
+    SCHEMA_VERSION,
+    Store,
+    add_balance,
+    balance_of,
+    get_meta,
+    set_meta,
+    stake_of,
+)
+from flock_subnet.kit.localchain.views import build_hyperparameters, build_metagraph
+
+__all__ = ["LocalChain", "LocalChainMissing", "ManualClock", "WallClock", "EpochRecord"]
+
+
+class LocalChainMissing(FlockError):
+    """There is no local chain file at the given path."""
+
+
+@dataclass(frozen=True)
+class _ClockState:
+    kind: str
+    start_block: int
+    genesis_time: float
+    block_time: float
+
+
+class LocalChain(Chain):
+    """One chain file. Open it with `LocalChain.open(path)`; safe to use from several processes."""
+
+    def __init__(self, store: Store, genesis: str, clock: _ClockState, now: Callable[[], float]) -> None:
+        self._store = store
+        self.genesis = genesis
+        self._clock = clock
+        self._now = now
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, path: str | Path, clock: Clock | None = None, *, create: bool | None = None) -> "LocalChain":
+        """Open the chain file at `path`, creating it when `create` (default: when a clock is given).
+
+        A new chain uses `clock` (default `ManualClock()`); an existing one keeps the clock it was
+        created with (a `WallClock` passed here only supplies its `now` time source).
+        """
+        path = Path(path).expanduser()
+        if create is None:
+            create = clock is not None
+        exists = path.is_file() and path.stat().st_size > 0
+        if not exists and not create:
+            raise LocalChainMissing(
+                f"no local chain at {path}; create one with `flock-subnet localnet init --localchain.path {path}`"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store = Store(path)
+        store.create_schema()
+        clock = clock or ManualClock()
+        with store.write() as conn:
+            if get_meta(conn, "genesis") is None:
+                set_meta(conn, "schema_version", SCHEMA_VERSION)
+                set_meta(conn, "genesis", uuid.uuid4().hex)
+                set_meta(conn, "clock", clock.kind)
+                set_meta(conn, "start_block", clock.start_block)
+                set_meta(conn, "manual_block", clock.start_block)
+                set_meta(conn, "genesis_time", repr(clock.now() if isinstance(clock, WallClock) else time.time()))
+                set_meta(conn, "block_time", repr(clock.block_time if isinstance(clock, WallClock) else 0.0))
+                set_meta(conn, "issuance", 0)
+            version = int(get_meta(conn, "schema_version") or 0)
+            if version != SCHEMA_VERSION:
+                raise FlockError(
+                    f"local chain {path} has schema version {version}, this code reads {SCHEMA_VERSION}; "
+                    "create a new chain file with `flock-subnet localnet init`"
+                )
+            state = _ClockState(
+                kind=str(get_meta(conn, "clock")),
+                start_block=int(get_meta(conn, "start_block") or 0),
+                genesis_time=float(get_meta(conn, "genesis_time") or 0.0),
+                block_time=float(get_meta(conn, "block_time") or 0.0),
+            )
+            genesis = str(get_meta(conn, "genesis"))
+        now = clock.now if isinstance(clock, WallClock) else time.time
+        return cls(store, genesis, state, now)
+
+    @property
+    def path(self) -> Path:
+        return self._store.path
+
+    @property
+    def clock_kind(self) -> str:
+        return self._clock.kind
+
+    @property
+    def block_time(self) -> float | None:
+        """Seconds per block for a wall clock, None for a manual clock."""
+        return self._clock.block_time if self._clock.kind == WALL else None
+
+    def close(self) -> None:
+        self._store.close()
+
+    # ------------------------------------------------------------------ clock
+
+    def _block_in(self, conn: Any) -> int:
+        if self._clock.kind == MANUAL:
+            return int(get_meta(conn, "manual_block") or 0)
+        return wall_block(self._clock.start_block, self._clock.genesis_time, self._clock.block_time, self._now())
+
+    def _sync(self) -> int:
+        """The current block, after running any epoch that is due (in one write if one is)."""
+        with self._store.read() as conn:
+            block = self._block_in(conn)
+            due = epoch_due(conn, block)
+        if due:
+            with self._store.write() as conn:
+                block = self._block_in(conn)
+                catch_up(conn, block)
+        return block
+
+    def advance(self, blocks: int = 1) -> int:
+        """Manual clock: move `blocks` blocks forward, running every epoch on the way. Returns the new block."""
+        if self._clock.kind != MANUAL:
+            raise FlockError(f"local chain {self.path} runs on a wall clock; blocks advance with time, not advance()")
+        if blocks < 0:
+            raise FlockError(f"advance takes a non-negative number of blocks, got {blocks}")
+        with self._store.write() as conn:
+            block = int(get_meta(conn, "manual_block") or 0) + int(blocks)
+            set_meta(conn, "manual_block", block)
+            catch_up(conn, block)
+        return block
+
+    def advance_to(self, block: int) -> int:
+        """Manual clock: advance to `block` (no-op if already there)."""
+        return self.advance(max(0, block - self.block()))
+
+    # ------------------------------------------------------------------ signed writes
+
+    def _verified(self, keypair: Any, call: str, params: dict[str, Any]) -> str:
+        signed = sign_call(keypair, self.genesis, call, params)
+        if not verify_call(signed):
+            raise RuleViolation(
+                ChainErrorCode.BAD_SIGNATURE,
+                f"signature on {call} does not verify for {signed.signer}; the wallet's key does not own that address",
+            )
+        return signed.signer
+
+    def _signed_by(self, keypair: Any, call: str, params: dict[str, Any]) -> str:
+        """`_verified` for admin calls: a bad signature raises `ChainError(BadSignature)`."""
+        try:
+            return self._verified(keypair, call, params)
+        except RuleViolation as exc:
+            raise ChainError(exc.code, exc.message) from None
+
+    def _admin(self, fn: Callable[[Any, int], Any]) -> Any:
+        """Run an admin write; refusals raise `ChainError` with the chain's error name."""
+        try:
+            with self._store.write() as conn:
+                block = self._block_in(conn)
+                catch_up(conn, block)
+                return fn(conn, block)
+        except RuleViolation as exc:
+            raise ChainError(exc.code, exc.message) from None
+
+    def _port_write(self, fn: Callable[[Any, int], Any]) -> ChainResult:
+        block: int | None = None
+        try:
+            with self._store.write() as conn:
+                block = self._block_in(conn)
+                catch_up(conn, block)
+                data = fn(conn, block) or {}
+        except RuleViolation as exc:
+            return ChainResult.failure(exc.code, exc.message, retry_after_blocks=exc.retry_after_blocks, block=block)
+        return ChainResult.success(block=block, **data)
+
+    # ------------------------------------------------------------------ admin API
+
+    def fund(self, coldkey_ss58: str, amount_rao: int) -> int:
+        """Faucet: mint `amount_rao` to a coldkey's free balance. Returns the new balance."""
+        if amount_rao <= 0:
+            raise FlockError(f"fund takes a positive amount of rao, got {amount_rao}")
+
+        def apply(conn: Any, block: int) -> int:
+            ops.mint_issuance(conn, amount_rao)
+            return add_balance(conn, coldkey_ss58, int(amount_rao))
+
+        return self._admin(apply)
+
+    def create_subnet(self, owner_wallet: Wallet, netuid: int | None = None, **hyperparameters: Any) -> int:
+        """Create a subnet owned by `owner_wallet` (its hotkey becomes uid 0). Returns the netuid."""
+        hotkey = owner_wallet.hotkey.ss58_address
+        params = {"netuid": netuid, "hotkey": hotkey, "hyperparameters": {k: str(v) for k, v in hyperparameters.items()}}
+        coldkey = self._signed_by(owner_wallet.coldkey, "register_network", params)
+        return self._admin(lambda conn, block: ops.create_subnet(conn, coldkey, hotkey, netuid, block, hyperparameters))
+
+    def set_hyperparameter(self, owner_wallet: Wallet, netuid: int, name: str, value: Any) -> Any:
+        """Change one hyperparameter; only the subnet owner's coldkey may. Returns the stored value."""
+        coldkey = self._signed_by(owner_wallet.coldkey, "sudo_set", {"netuid": netuid, "name": name, "value": str(value)})
+        return self._admin(lambda conn, block: ops.set_hyperparameter(conn, coldkey, netuid, name, value))
+
+    def register(self, wallet: Wallet, netuid: int) -> int:
+        """Burned registration of the wallet's hotkey, paid by its coldkey. Returns the uid."""
+        hotkey = wallet.hotkey.ss58_address
+        coldkey = self._signed_by(wallet.coldkey, "burned_register", {"netuid": netuid, "hotkey": hotkey})
+        return self._admin(lambda conn, block: ops.register(conn, coldkey, hotkey, netuid, block))
+
+    def add_stake(self, coldkey_wallet: Wallet, hotkey_ss58: str, netuid: int, amount_rao: int) -> int:
+        """Stake from the wallet's coldkey onto any registered hotkey (delegating when not its own).
+
+        Returns the coldkey's stake on that hotkey afterwards.
+        """
+        params = {"netuid": netuid, "hotkey": hotkey_ss58, "amount": int(amount_rao)}
+        coldkey = self._signed_by(coldkey_wallet.coldkey, "add_stake", params)
+        return self._admin(lambda conn, block: ops.move_stake_in(conn, coldkey, hotkey_ss58, netuid, int(amount_rao)))
+
+    def remove_stake(self, coldkey_wallet: Wallet, hotkey_ss58: str, netuid: int, amount_rao: int) -> int:
+        """Unstake back to the coldkey's free balance. Returns the stake left."""
+        params = {"netuid": netuid, "hotkey": hotkey_ss58, "amount": int(amount_rao)}
+        coldkey = self._signed_by(coldkey_wallet.coldkey, "remove_stake", params)
+        return self._admin(lambda conn, block: ops.move_stake_out(conn, coldkey, hotkey_ss58, netuid, int(amount_rao)))
+
+    def set_delegate_take(self, coldkey_wallet: Wallet, hotkey_ss58: str, take: float) -> int:
+        """Set a validator hotkey's take (a fraction up to 0.18). Returns it as u16."""
+        take_u16 = int(round(float(take) * U16_MAX)) if float(take) <= 1.0 else int(take)
+        coldkey = self._signed_by(coldkey_wallet.coldkey, "set_take", {"hotkey": hotkey_ss58, "take": take_u16})
+        self._admin(lambda conn, block: ops.set_delegate_take(conn, coldkey, hotkey_ss58, take_u16))
+        return take_u16
+
+    # ------------------------------------------------------------------ admin reads
+
+    def balance(self, coldkey_ss58: str) -> int:
+        """Free (unstaked) balance of a coldkey, in rao."""
+        self._sync()
+        with self._store.read() as conn:
+            return balance_of(conn, coldkey_ss58)
+
+    def stake_of(self, coldkey_ss58: str, hotkey_ss58: str, netuid: int) -> int:
+        """What `coldkey` has staked on `hotkey` in subnet `netuid`, in rao."""
+        self._sync()
+        with self._store.read() as conn:
+            return stake_of(conn, netuid, hotkey_ss58, coldkey_ss58)
+
+    def stakes(self, netuid: int) -> list[tuple[str, str, int]]:
+        """Every (hotkey, coldkey, rao) stake position on the subnet."""
+        self._sync()
+        with self._store.read() as conn:
+            rows = conn.execute(
+                "SELECT hotkey, coldkey, amount FROM stakes WHERE netuid = ? ORDER BY hotkey, coldkey", (netuid,)
+            ).fetchall()
+        return [(str(h), str(c), int(a)) for h, c, a in rows]
+
+    def delegate_take(self, hotkey_ss58: str) -> float:
+        """The hotkey's validator take as a fraction (default 18 %)."""
+        with self._store.read() as conn:
+            row = conn.execute("SELECT take_u16 FROM delegate_take WHERE hotkey = ?", (hotkey_ss58,)).fetchone()
+        return (DEFAULT_DELEGATE_TAKE_U16 if row is None else int(row[0])) / U16_MAX
+
+    def total_issuance(self) -> int:
+        """Everything ever funded or minted, minus everything burned (rao)."""
+        self._sync()
+        with self._store.read() as conn:
+            return int(get_meta(conn, "issuance", "0") or 0)
+
+    def subnets(self) -> list[int]:
+        self._sync()
+        with self._store.read() as conn:
+            return [int(r[0]) for r in conn.execute("SELECT netuid FROM subnets ORDER BY netuid")]
+
+    def subnet_owner(self, netuid: int) -> tuple[str, str]:
+        """(owner coldkey, owner hotkey) of the subnet."""
+        with self._store.read() as conn:
+            row = self._reading(lambda: ops.subnet_row(conn, netuid))
+        return str(row[1]), str(row[2])
+
+    def epoch_history(self, netuid: int) -> list[EpochRecord]:
+        """Every epoch the subnet ran, oldest first, with what it paid to whom."""
+        self._sync()
+        with self._store.read() as conn:
+            self._reading(lambda: ops.subnet_row(conn, netuid))
+            return load_epoch_history(conn, netuid)
+
+    def next_epoch_block(self, netuid: int) -> int | None:
+        """The block the subnet's next epoch runs at (None when tempo is 0)."""
+        self._sync()
+        with self._store.read() as conn:
+            row = self._reading(lambda: ops.subnet_row(conn, netuid))
+            tempo = int(ops.subnet_params(conn, netuid)["tempo"])
+        return None if tempo == 0 else int(row[4]) + tempo
+
+    @staticmethod
+    def _reading(fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except RuleViolation as exc:
+            raise ChainError(exc.code, exc.message) from None
+
+    # ------------------------------------------------------------------ the Chain port: reads
+
+    def block(self) -> int:
+        return self._sync()
+
+    def block_hash(self, block: int) -> str:
+        current = self._sync()
+        if block < 0 or block > current:
+            raise ChainError(ChainErrorCode.OTHER, f"block {block} does not exist yet (current block {current})")
+        return block_hash(self.genesis, int(block))
+
+    def metagraph(self, netuid: int) -> Metagraph:
+        block = self._sync()
+        with self._store.read() as conn:
+            self._reading(lambda: ops.subnet_row(conn, netuid))
+            return build_metagraph(conn, netuid, block)
+
+    def commitments(self, netuid: int) -> dict[str, CommitmentRecord]:
+        self._sync()
+        with self._store.read() as conn:
+            self._reading(lambda: ops.subnet_row(conn, netuid))
+            rows = conn.execute(
+                "SELECT hotkey, data, block FROM commitments WHERE netuid = ? ORDER BY hotkey", (netuid,)
+            ).fetchall()
+        return {str(h): CommitmentRecord(hotkey=str(h), data=str(d), block=int(b)) for h, d, b in rows}
+
+    def hyperparameters(self, netuid: int) -> Hyperparameters:
+        self._sync()
+        with self._store.read() as conn:
+            row = self._reading(lambda: ops.subnet_row(conn, netuid))
+            return build_hyperparameters(row, ops.subnet_params(conn, netuid))
+
+    def weights(self, netuid: int) -> dict[int, dict[int, float]]:
+        self._sync()
+        with self._store.read() as conn:
+            self._reading(lambda: ops.subnet_row(conn, netuid))
+            rows = conn.execute(
+                "SELECT uid, target, value FROM weights WHERE netuid = ? ORDER BY uid, target", (netuid,)
+            ).fetchall()
+        result: dict[int, dict[int, float]] = {}
+        for uid, target, value in rows:
+            result.setdefault(int(uid), {})[int(target)] = int(value) / U16_MAX
+        return result
+
+    # ------------------------------------------------------------------ the Chain port: writes
+
+    def commit(self, wallet: Wallet, netuid: int, data: str) -> ChainResult:
+        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        if len(raw) > COMMITMENT_MAX_BYTES:
+            return ChainResult.failure(
+                ChainErrorCode.COMMITMENT_TOO_LARGE,
+                f"commitment has {len(raw)} bytes; one Raw field holds at most {COMMITMENT_MAX_BYTES}",
+            )
+        try:
+            hotkey = self._verified(wallet.hotkey, "set_commitment", {"netuid": netuid, "data": raw.hex()})
+        except RuleViolation as exc:
+            return ChainResult.failure(exc.code, exc.message)
+        return self._port_write(lambda conn, block: ops.commit(conn, hotkey, netuid, raw, block))
+
+    def set_weights(
+        self, wallet: Wallet, netuid: int, uids: Sequence[int], weights: Sequence[float], version_key: int
+    ) -> ChainResult:
+        try:
+            uid_list = [operator.index(u) for u in uids]
+            weight_list = [float(w) for w in weights]
+        except (TypeError, ValueError) as exc:
+            return ChainResult.failure(ChainErrorCode.INVALID_WEIGHTS, f"uids must be integers and weights numbers: {exc}")
+        params = {"netuid": netuid, "uids": uid_list, "weights": [repr(w) for w in weight_list], "version_key": version_key}
+        try:
+            check_weight_input(uid_list, weight_list)
+            hotkey = self._verified(wallet.hotkey, "set_weights", params)
+        except RuleViolation as exc:
+            return ChainResult.failure(exc.code, exc.message, retry_after_blocks=exc.retry_after_blocks)
+
+        def apply(conn: Any, block: int) -> dict[str, Any]:
+            stored = ops.set_weights(conn, hotkey, netuid, uid_list, weight_list, int(version_key), block)
+            return {"uids": list(stored)}
+
+        return self._port_write(apply)
+
+    def __repr__(self) -> str:
+        return f"LocalChain({str(self.path)!r}, clock={self._clock.kind})"
+

@@ -1,4 +1,0 @@
-"""The parts of the validator round: planning, admission and downloads, evaluation, faults, weights, reports.
-
-`flock_subnet.validator.Validator` puts them together; each module here has one job.
-"""

@@ -1,0 +1,105 @@
+"""Round planning: which round it is, and what each uid has submitted for it.
+
+Pure functions over chain data (metagraph and commitments), so every validator that reads the
+same chain state plans the same round. Rounds start at genesis-aligned multiples of the
+competition's `round_length_blocks`; a commitment is eligible for round `r` if it was written
+at or before `r - eval_delay_blocks` (so the hidden data, seeded by the hash of block `r`, did
+not exist when the model was committed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from flock_subnet.chain.base import CommitmentRecord, Metagraph
+from flock_subnet.rules import protocol
+from flock_subnet.rules.competitions import Competition
+
+# Submission statuses decided at planning time.
+ELIGIBLE = "eligible"
+PENDING = "pending"  # committed too recently for this round: sits out, keeps its EMA
+MALFORMED = "malformed"  # not a valid commitment: a miner fault, scores zero
+NO_COMMITMENT = "no_commitment"  # scores zero
+UNKNOWN_COMPETITION = "unknown_competition"  # scores zero
+
+
+def round_start(block: int, round_length: int) -> int:
+    """The start block of the round that contains `block`."""
+    if round_length <= 0:
+        raise ValueError(f"round length must be positive, got {round_length}")
+    return (max(block, 0) // round_length) * round_length
+
+
+def is_eligible(commit_block: int, round_block: int, eval_delay: int) -> bool:
+    return commit_block <= round_block - eval_delay
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What one uid has on chain, as seen for one round."""
+
+    uid: int
+    hotkey: str
+    status: str
+    commit_block: int | None = None
+    commitment: str | None = None  # the raw commitment text
+    reference: protocol.ModelReference | None = None
+    competition_id: str | None = None
+    detail: str = ""
+
+    @property
+    def key(self) -> tuple[str, str] | None:
+        """(hotkey, revision): how admissions and downloads are keyed."""
+        return None if self.reference is None else (self.hotkey, self.reference.revision)
+
+
+def plan_submissions(
+    metagraph: Metagraph,
+    commitments: Mapping[str, CommitmentRecord],
+    competitions: Mapping[str, Competition],
+    round_blocks: Mapping[str, int],
+) -> list[Submission]:
+    """One `Submission` per registered uid, in uid order.
+
+    `competitions` are the competitions this validator scores and `round_blocks` their current
+    round start blocks; a commitment for any other competition counts as unknown.
+    """
+    plans: list[Submission] = []
+    for neuron in metagraph.neurons:
+        record = commitments.get(neuron.hotkey)
+        if record is None:
+            plans.append(Submission(neuron.uid, neuron.hotkey, NO_COMMITMENT, detail="no commitment on chain"))
+            continue
+        base = dict(uid=neuron.uid, hotkey=neuron.hotkey, commit_block=record.block, commitment=record.data)
+        try:
+            reference = protocol.decode(record.data)
+        except protocol.ProtocolError as exc:
+            plans.append(Submission(status=MALFORMED, detail=str(exc), **base))
+            continue
+        competition = competitions.get(reference.competition_id)
+        if competition is None:
+            plans.append(
+                Submission(
+                    status=UNKNOWN_COMPETITION,
+                    reference=reference,
+                    competition_id=reference.competition_id,
+                    detail=f"competition {reference.competition_id!r} is not scored by this validator",
+                    **base,
+                )
+            )
+            continue
+        round_block = round_blocks[competition.id]
+        if is_eligible(record.block, round_block, competition.eval_delay_blocks):
+            status, detail = ELIGIBLE, ""
+        else:
+            status = PENDING
+            detail = (
+                f"committed at block {record.block}, after {round_block - competition.eval_delay_blocks} "
+                f"(round {round_block} minus the {competition.eval_delay_blocks}-block eval delay); "
+                "eligible from the next round"
+            )
+        plans.append(
+            Submission(status=status, reference=reference, competition_id=competition.id, detail=detail, **base)
+        )
+    return plans
