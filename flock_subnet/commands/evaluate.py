@@ -64,9 +64,9 @@ def _evaluate(args: argparse.Namespace) -> int:
             )
         else:
             from flock_subnet.evaluation.loss import evaluate_loss
-            from flock_subnet.rules.data import hidden_samples
+            from flock_subnet.evaluation.samples import round_samples
 
-            samples = hidden_samples(competition, seed, n=args.samples)
+            samples = round_samples(competition, seed, n=args.samples)
             result = evaluate_loss(
                 args.model_dir, samples, competition, device=args.device, tokenizer_dir=args.tokenizer_dir
             )

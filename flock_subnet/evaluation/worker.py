@@ -87,14 +87,14 @@ def _write(path: Path, payload: dict) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     from flock_subnet.evaluation.loss import evaluate_loss
+    from flock_subnet.evaluation.samples import load_chat_file, round_samples
     from flock_subnet.rules.competitions import get_competition
-    from flock_subnet.rules.data import hidden_samples, load_chat_file
 
     competition = get_competition(args.competition)
     if args.samples_file:
         samples = load_chat_file(args.samples_file)
     else:
-        samples = hidden_samples(competition, args.seed, n=args.samples)
+        samples = round_samples(competition, args.seed, n=args.samples)
     result = evaluate_loss(
         Path(args.model_dir), samples, competition, device=args.device, tokenizer_dir=args.tokenizer_dir
     )

@@ -75,9 +75,9 @@ def evaluate_on_seed(
         kwargs = {} if timeout_s is None else {"timeout_s": timeout_s}
         return evaluate_in_sandbox(Path(model_dir), comp.id, seed, **kwargs)
     from flock_subnet.evaluation import evaluate_loss
-    from flock_subnet.rules.data import hidden_samples
+    from flock_subnet.evaluation.samples import round_samples
 
-    return evaluate_loss(Path(model_dir), hidden_samples(comp, seed), comp, device=device)
+    return evaluate_loss(Path(model_dir), round_samples(comp, seed), comp, device=device)
 
 
 def self_evaluate(

@@ -34,14 +34,14 @@ class EncodedSet:
 
 def load_samples(competition: Competition, data_file: Path | None, num_samples: int, seed: int) -> list[Any]:
     """The chat samples to train on: the miner's file when given, else the public generator."""
-    from flock_subnet.rules import data
+    from flock_subnet.evaluation.samples import load_chat_file, public_training_samples
 
     if data_file is not None:
         if not Path(data_file).is_file():
             raise TrainingError(f"data file {data_file} does not exist; pass a JSONL or Parquet file of chats")
-        samples = list(data.load_chat_file(data_file))
+        samples = list(load_chat_file(data_file))
     else:
-        samples = list(data.training_samples(competition, seed, num_samples))
+        samples = list(public_training_samples(competition, seed, num_samples))
     if not samples:
         raise TrainingError("no training samples: the data file is empty or num_samples is 0")
     return samples

@@ -1,8 +1,7 @@
-"""Training and evaluation data: seeded hidden rounds, public training samples, private pools.
+"""Training and evaluation data, pure: seeded hidden rounds, public training samples, pool draws.
 
 Public API:
-- `ChatSample(task, messages)`; `load_chat_file(path)`, `write_chat_file(path, samples)`,
-  `sample_pool(samples, seed, k)`
+- `ChatSample(task, messages)`; `sample_pool(samples, seed, k)` (files: `evaluation.samples`)
 - `round_seed(block_hash)`, `hidden_samples(competition, seed)`,
   `training_samples(competition, seed, n)`, `TASKS`
 - `encode_chat(tokenizer, sample, max_length) -> EncodedSample(input_ids, labels)`
@@ -11,7 +10,7 @@ Public API:
 from flock_subnet.rules.data.encoding import IGNORE_INDEX, EncodedSample, SampleTooLong, answer_span, encode_chat
 from flock_subnet.rules.data.hidden import POOL_TASK, hidden_samples, task_counts, training_samples
 from flock_subnet.rules.data.rng import SeedStream, round_seed
-from flock_subnet.rules.data.samples import ChatSample, DataError, load_chat_file, sample_pool, write_chat_file
+from flock_subnet.rules.data.samples import ChatSample, DataError, sample_pool
 from flock_subnet.rules.data.tasks import SYSTEM_PROMPT, TASKS
 
 __all__ = [
@@ -27,10 +26,8 @@ __all__ = [
     "answer_span",
     "encode_chat",
     "hidden_samples",
-    "load_chat_file",
     "round_seed",
     "sample_pool",
     "task_counts",
     "training_samples",
-    "write_chat_file",
 ]

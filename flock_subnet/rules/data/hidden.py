@@ -5,7 +5,7 @@ is `round_seed(hash of the round's sync block)`: the same list on every machine,
 before that block exists. It mixes the competition's tasks by weight (largest-remainder
 counts, then a seeded shuffle). The task name `pool` (or a competition with `public_pool`
 set and no `pool` task, which then draws every sample from it) samples rows of the private
-pool file named by `competition.public_pool`.
+pool file named by `competition.public_pool`, which the caller reads and passes as `pool`.
 
 `training_samples(competition, seed, n)` draws from the same generators under a different
 seed domain, so no training seed reproduces a round's stream of samples.
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from flock_subnet.rules.competitions import Competition
 from flock_subnet.rules.data.rng import SeedStream
-from flock_subnet.rules.data.samples import ChatSample, DataError, load_chat_file, sample_pool
+from flock_subnet.rules.data.samples import ChatSample, DataError, sample_pool
 from flock_subnet.rules.data.tasks import TASKS
 
 POOL_TASK = "pool"
@@ -58,7 +58,10 @@ def _generate(
             if pool is None:
                 if not competition.public_pool:
                     raise DataError(f"competition {competition.id!r} has a 'pool' task but names no pool file")
-                pool = load_chat_file(competition.public_pool)
+                raise DataError(
+                    f"competition {competition.id!r} samples its pool file {competition.public_pool}; "
+                    "pass its rows as `pool` (`flock_subnet.evaluation.samples.round_samples` reads it)"
+                )
             samples.extend(sample_pool(pool, seed, count, domain=f"{domain}/{competition.id}"))
             continue
         generator = TASKS.get(name)

@@ -1,17 +1,14 @@
-"""Chat samples: the unit of training and evaluation data, and private pool files.
+"""Chat samples: the unit of training and evaluation data, and seeded draws from a pool.
 
 A `ChatSample` is a task name and chat `messages` (system/user/assistant dicts); the last
-message is the assistant answer that is scored. Pools are JSONL or Parquet files read
-through `datasets`; each row holds `messages` (and optionally `task`), or the flat form
-`prompt` + `completion` (or `response`) with an optional `system`.
+message is the assistant answer that is scored. A pool row holds `messages` (and optionally
+`task`), or the flat form `prompt` + `completion` (or `response`) with an optional `system`.
+Reading and writing pool files is I/O and lives in `flock_subnet.evaluation.samples`.
 """
 
 from __future__ import annotations
 
-import json
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from flock_subnet.errors import FlockError
@@ -71,41 +68,6 @@ def _messages_of(row: dict[str, Any]) -> list[dict]:
         raise DataError("a row needs 'messages', or 'prompt' and 'completion' (or 'response')")
     messages = [{"role": "system", "content": row["system"]}] if row.get("system") else []
     return messages + [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
-
-
-def load_chat_file(path: str | Path) -> list[ChatSample]:
-    """Read a JSONL (`.jsonl`/`.json`) or Parquet (`.parquet`) pool file into samples, in file order."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"pool file {path} does not exist")
-    suffix = path.suffix.lower()
-    builder = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}.get(suffix)
-    if builder is None:
-        raise DataError(f"pool file {path} must end in .jsonl, .json or .parquet")
-    from datasets import load_dataset
-
-    with tempfile.TemporaryDirectory(prefix="flock-pool-") as cache:
-        try:
-            rows = load_dataset(builder, data_files=str(path), split="train", cache_dir=cache).to_list()
-        except Exception as exc:
-            raise DataError(f"cannot read pool file {path}: {exc}") from exc
-    samples = []
-    for number, row in enumerate(rows, start=1):
-        try:
-            samples.append(ChatSample.from_dict(row))
-        except DataError as exc:
-            raise DataError(f"{path} row {number}: {exc}") from None
-    return samples
-
-
-def write_chat_file(path: str | Path, samples: list[ChatSample]) -> Path:
-    """Write samples as JSONL (one `{"task", "messages"}` object per line)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        for sample in samples:
-            handle.write(json.dumps(sample.to_dict(), ensure_ascii=False) + "\n")
-    return path
 
 
 def sample_pool(samples: list[ChatSample], seed: int, k: int, domain: str = "pool") -> list[ChatSample]:

@@ -98,7 +98,8 @@ def test_resuming_with_other_settings_is_refused(full_run):
 
 
 def test_own_data_file_and_epoch_budget(tiny_model_dir, run_dir, tmp_path):
-    from flock_subnet.rules.data import training_samples, write_chat_file
+    from flock_subnet.evaluation.samples import write_chat_file
+    from flock_subnet.rules.data import training_samples
 
     data_file = write_chat_file(tmp_path / "chats.jsonl", training_samples(LOCAL, 11, 40))
     config = TrainConfig(

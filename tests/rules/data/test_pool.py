@@ -7,8 +7,9 @@ from dataclasses import replace
 
 import pytest
 
+from flock_subnet.evaluation.samples import load_chat_file, round_samples, write_chat_file
 from flock_subnet.rules.competitions import LOCAL
-from flock_subnet.rules.data import ChatSample, DataError, hidden_samples, load_chat_file, sample_pool, write_chat_file
+from flock_subnet.rules.data import ChatSample, DataError, hidden_samples, sample_pool
 
 
 def _pool(n: int) -> list[ChatSample]:
@@ -58,11 +59,13 @@ def test_sample_pool_is_deterministic_and_distinct():
 def test_competition_with_a_pool_mixes_it_in(tmp_path):
     path = write_chat_file(tmp_path / "private.jsonl", _pool(40))
     competition = replace(LOCAL, id="pooled", public_pool=str(path), tasks={"pool": 1.0, "reverse": 1.0})
-    round_ = hidden_samples(competition, 9, n=20)
+    round_ = round_samples(competition, 9, n=20)
     assert sorted(s.task for s in round_) == ["qa"] * 10 + ["reverse"] * 10
     assert round_ == hidden_samples(competition, 9, n=20, pool=_pool(40))
-    assert round_ != hidden_samples(competition, 10, n=20)
-    only_pool = hidden_samples(replace(competition, tasks={"reverse": 1.0}, public_pool=str(path)), 9, n=5)
+    assert round_ != round_samples(competition, 10, n=20)
+    only_pool = round_samples(replace(competition, tasks={"reverse": 1.0}, public_pool=str(path)), 9, n=5)
     assert {s.task for s in only_pool} == {"qa"}
     with pytest.raises(DataError, match="names no pool"):
         hidden_samples(replace(LOCAL, tasks={"pool": 1.0}), 0)
+    with pytest.raises(DataError, match="pass its rows as `pool`"):
+        hidden_samples(competition, 9, n=20)  # the pure generator reads no file
