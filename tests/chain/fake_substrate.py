@@ -22,9 +22,7 @@ websocket. The fake models exactly the storage items, runtime calls and extrinsi
 
 A simple fake answers every read with head state and ignores `block_hash`.
 
-Why one file of ~500 lines: it stands for one node. Its storage items, runtime calls and
-extrinsic rules are what the pinned SDK version reads and writes, and they change together
-when that version changes, so they are kept side by side.
+The node's state lives in `fake_chain_state.py` and its extrinsic rules in `fake_extrinsics.py`.
 """
 
 from __future__ import annotations
@@ -32,99 +30,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 import bittensor as bt
 from bittensor.result import chain_error_from_substrate_request
 from bittensor.sp_core import Keypair
 
-U16_MAX = 65_535
-RAO = 1_000_000_000
-
-DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
-    "tempo": 360,
-    "weights_rate_limit": 100,
-    "commit_reveal_weights_enabled": True,
-    "commit_reveal_period": 1,
-    "weights_version": 0,
-    "max_weights_limit": U16_MAX,
-    "min_allowed_weights": 1,
-    "immunity_period": 5000,
-    "max_allowed_uids": 256,
-    "max_validators": 64,
-    "activity_cutoff": 5000,
-    "min_burn": RAO // 2,
-    "serving_rate_limit": 50,
-    "registration_allowed": True,
-}
-_HYPER_TAGS = {bool: "bool"}
+from tests.chain.fake_chain_state import (  # noqa: F401  (re-exported for tests)
+    _HYPER_TAGS,
+    DEFAULT_HYPERPARAMETERS,
+    RAO,
+    U16_MAX,
+    FakeNeuron,
+    FakeSubnet,
+    _as_bytes,
+    _Refusal,
+)
+from tests.chain.fake_extrinsics import ExtrinsicRules
 
 
-@dataclass
-class FakeNeuron:
-    uid: int
-    hotkey: str
-    coldkey: str
-    registered_at: int
-    stake: int = 0  # alpha rao
-    incentive: int = 0  # u16
-    dividends: int = 0
-    consensus: int = 0
-    validator_trust: int = 0
-    emission: int = 0  # rao
-    axon: dict | None = None
-
-
-@dataclass
-class FakeSubnet:
-    netuid: int
-    owner_hotkey: str
-    owner_coldkey: str
-    registered_at: int
-    hyper: dict[str, Any]
-    neurons: list[FakeNeuron] = field(default_factory=list)
-    weights: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
-    last_update: list[int] = field(default_factory=list)
-    commitments: dict[str, dict] = field(default_factory=dict)
-    used_space: dict[str, tuple[int, int]] = field(default_factory=dict)
-    timelocked: list[dict] = field(default_factory=list)
-    last_epoch_block: int = 0
-    epoch_index: int = 0
-
-    def uid_of(self, hotkey: str) -> int | None:
-        for neuron in self.neurons:
-            if neuron.hotkey == hotkey:
-                return neuron.uid
-        return None
-
-    def permits(self) -> list[bool]:
-        """Top `max_validators` neurons by stake (non-zero stake only) hold a permit."""
-        ranked = sorted((n for n in self.neurons if n.stake > 0), key=lambda n: (-n.stake, n.uid))
-        chosen = {n.uid for n in ranked[: int(self.hyper["max_validators"])]}
-        return [n.uid in chosen for n in self.neurons]
-
-
-class _Refusal(Exception):
-    """A dispatch error: the extrinsic was included but failed with this chain error name."""
-
-    def __init__(self, name: str, message: str = "") -> None:
-        super().__init__(message or name)
-        self.name = name
-        self.message = message or name
-
-
-def _as_bytes(value: Any) -> bytes:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    if isinstance(value, str):
-        return bytes.fromhex(value[2:]) if value.startswith("0x") else value.encode("utf-8")
-    if isinstance(value, (list, tuple)):
-        return bytes(int(b) for b in value)
-    raise ValueError(f"cannot encode {type(value).__name__} as bytes")
-
-
-class FakeSubstrate:
+class FakeSubstrate(ExtrinsicRules):
     """See the module docstring."""
 
     def __init__(self, block_time_s: float = 12.0, max_space: int = 3100) -> None:
@@ -435,95 +360,3 @@ class FakeSubstrate:
         if key not in handlers:
             raise _Refusal("CallFiltered", f"the fake subtensor does not model {call.module}.{call.function}")
         return handlers[key](call.params, signer)
-
-    def _subnet(self, netuid: int) -> FakeSubnet:
-        subnet = self.subnets.get(int(netuid))
-        if subnet is None:
-            raise _Refusal("SubnetNotExists", "The subnet does not exist.")
-        return subnet
-
-    def _set_commitment(self, params: dict, signer: str) -> list[dict]:
-        subnet = self._subnet(params["netuid"])
-        if subnet.uid_of(signer) is None:
-            raise _Refusal("AccountNotAllowedCommit", "Account is not allowed to commit data")
-        fields = list((params.get("info") or {}).get("fields") or [])
-        if len(fields) > self.max_fields:
-            raise _Refusal("TooManyFieldsInCommitmentInfo", "Too many fields in commitment info")
-        stored, size = [], 0
-        for entry in fields:
-            ((variant, value),) = entry.items()
-            data = _as_bytes(value)
-            size += len(data)
-            stored.append({variant: "0x" + data.hex()})
-        epoch = self.block // (int(subnet.hyper["tempo"]) + 1)
-        used_epoch, used = subnet.used_space.get(signer, (epoch, 0))
-        used = used if used_epoch == epoch else 0
-        cost = max(100, size)
-        if used + cost > self.max_space:
-            raise _Refusal("SpaceLimitExceeded", "Space limit exceeded for this tempo")
-        subnet.used_space[signer] = (epoch, used + cost)
-        subnet.commitments[signer] = {"deposit": 0, "block": self.block, "info": {"fields": stored}}
-        return [{"event": {"module_id": "Commitments", "event_id": "Commitment",
-                           "attributes": {"netuid": subnet.netuid, "who": signer}}}]
-
-    def _weights_common(self, params: dict, signer: str, too_fast: str) -> tuple[FakeSubnet, int]:
-        subnet = self._subnet(params["netuid"])
-        uid = subnet.uid_of(signer)
-        if uid is None:
-            raise _Refusal("HotKeyNotRegisteredInSubNet", "The hotkey is not registered in this subnet.")
-        limit = int(subnet.hyper["weights_rate_limit"])
-        last = subnet.last_update[uid]
-        if limit and last > 0 and self.block - last < limit:
-            raise _Refusal(too_fast, f"Weights were set {self.block - last} blocks ago; the limit is {limit}.")
-        if subnet.neurons[uid].stake < self.stake_threshold:
-            raise _Refusal("NotEnoughStakeToSetWeights", "Not enough stake to set weights.")
-        return subnet, uid
-
-    def _set_weights(self, params: dict, signer: str) -> list[dict]:
-        subnet, uid = self._weights_common(params, signer, "SettingWeightsTooFast")
-        if subnet.hyper["commit_reveal_weights_enabled"]:
-            raise _Refusal("CommitRevealEnabled", "Commit-reveal is enabled; commit weights instead.")
-        if int(params["version_key"]) < int(subnet.hyper["weights_version"]):
-            raise _Refusal("IncorrectWeightVersionKey", "The weights version key is older than the subnet's.")
-        dests, values = [int(d) for d in params["dests"]], [int(v) for v in params["weights"]]
-        is_self = dests == [uid]
-        if not is_self and not subnet.permits()[uid] and signer != subnet.owner_hotkey:
-            raise _Refusal("NeuronNoValidatorPermit", "The neuron has no validator permit.")
-        if len(dests) != len(values):
-            raise _Refusal("WeightVecNotEqualSize", "uids and weights differ in length.")
-        if len(set(dests)) != len(dests):
-            raise _Refusal("DuplicateUids", "Duplicate uids in the weight vector.")
-        if any(d >= len(subnet.neurons) for d in dests):
-            raise _Refusal("UidVecContainInvalidOne", "The weight vector contains an invalid uid.")
-        if not is_self and len(dests) < int(subnet.hyper["min_allowed_weights"]):
-            raise _Refusal("WeightVecLengthIsLow", "Fewer weights than the subnet's minimum.")
-        total = sum(values)
-        if not is_self and total and max(values) * U16_MAX > int(subnet.hyper["max_weights_limit"]) * total:
-            raise _Refusal("MaxWeightExceeded", "A weight exceeds the subnet's max weight limit.")
-        top = max(values) if values else 0
-        subnet.weights[uid] = [(d, round(v * U16_MAX / top)) for d, v in zip(dests, values) if top]
-        subnet.last_update[uid] = self.block
-        return [{"event": {"module_id": "SubtensorModule", "event_id": "WeightsSet",
-                           "attributes": {"netuid": subnet.netuid, "uid": uid}}}]
-
-    def _commit_weights(self, params: dict, signer: str) -> list[dict]:
-        subnet, uid = self._weights_common(params, signer, "CommittingWeightsTooFast")
-        if not subnet.hyper["commit_reveal_weights_enabled"]:
-            raise _Refusal("CommitRevealDisabled", "Commit-reveal is disabled on this subnet.")
-        subnet.timelocked.append({"hotkey": signer, "block": self.block, "reveal_round": int(params["reveal_round"])})
-        subnet.last_update[uid] = self.block
-        return [{"event": {"module_id": "SubtensorModule", "event_id": "TimelockedWeightsCommitted",
-                           "attributes": {"netuid": subnet.netuid, "who": signer}}}]
-
-    def _burned_register(self, params: dict, signer: str) -> list[dict]:
-        subnet = self._subnet(params["netuid"])
-        hotkey = str(params["hotkey"])
-        if subnet.uid_of(hotkey) is not None:
-            raise _Refusal("HotKeyAlreadyRegisteredInSubNet", "The hotkey is already registered in this subnet.")
-        burn = int(subnet.hyper["min_burn"])
-        if self.balances.get(signer, 0) < burn:
-            raise _Refusal("NotEnoughBalanceToStake", "Not enough balance to pay the registration burn.")
-        self.balances[signer] -= burn
-        uid = self.register(hotkey, signer, subnet.netuid)
-        return [{"event": {"module_id": "SubtensorModule", "event_id": "NeuronRegistered",
-                           "attributes": {"netuid": subnet.netuid, "uid": uid, "hotkey": hotkey}}}]
