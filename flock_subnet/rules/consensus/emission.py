@@ -364,31 +364,34 @@ def distribute_epoch(
             payout.credits.append(Credit(accounts.owner(hotkey), hotkey, amount, "incentive"))
     payout.miner_burned_fraction = payout.burned / total_incentive if total_incentive else 0.0
 
-    # Alpha dividends: the take first (new shares for the owner), then the pool for all stakers.
-    for hotkey in sorted(alpha_pay):
-        amount = alpha_pay[hotkey]
-        payout.hotkey_dividends[hotkey] = payout.hotkey_dividends.get(hotkey, 0) + amount
-        if amount <= 0:
-            continue
-        owner = accounts.owner(hotkey)
-        take = amount * accounts.take(hotkey) // U16_MAX
-        if take:
-            payout.credits.append(Credit(owner, hotkey, take, "validator_take"))
-        holders = dict(accounts.alpha_stake.get(hotkey, {}))
-        holders[owner] = holders.get(owner, 0) + take
-        for coldkey, share in _pool_split(amount - take, holders, owner):
-            payout.credits.append(Credit(coldkey, hotkey, share, "dividend"))
-
-    # Root dividends: the take as alpha to the owner, the rest to the hotkey's root stakers.
-    for hotkey in sorted(root_pay):
-        amount = root_pay[hotkey]
-        payout.hotkey_dividends[hotkey] = payout.hotkey_dividends.get(hotkey, 0) + amount
-        if amount <= 0:
-            continue
-        owner = accounts.owner(hotkey)
-        take = amount * accounts.take(hotkey) // U16_MAX
-        if take:
-            payout.credits.append(Credit(owner, hotkey, take, "validator_take"))
-        for coldkey, share in _pool_split(amount - take, accounts.root_stake.get(hotkey, {}), owner):
-            payout.credits.append(Credit(coldkey, hotkey, share, "root_dividend"))
+    # Alpha dividends: the take first (new shares for the owner), then the pool for all stakers,
+    # the owner's take included. Root dividends: the take as alpha to the owner, the rest to the
+    # hotkey's root stakers.
+    _pay_dividends(payout, accounts, alpha_pay, "dividend", accounts.alpha_stake, take_joins_pool=True)
+    _pay_dividends(payout, accounts, root_pay, "root_dividend", accounts.root_stake, take_joins_pool=False)
     return payout
+
+
+def _pay_dividends(
+    payout: EpochPayout,
+    accounts: SubnetAccounts,
+    pay: Mapping[str, int],
+    kind: str,
+    stakes: Mapping[str, Mapping[str, int]],
+    take_joins_pool: bool,
+) -> None:
+    """Credit each hotkey's dividends: the validator's take to its owner, the rest pro rata."""
+    for hotkey in sorted(pay):
+        amount = pay[hotkey]
+        payout.hotkey_dividends[hotkey] = payout.hotkey_dividends.get(hotkey, 0) + amount
+        if amount <= 0:
+            continue
+        owner = accounts.owner(hotkey)
+        take = amount * accounts.take(hotkey) // U16_MAX
+        if take:
+            payout.credits.append(Credit(owner, hotkey, take, "validator_take"))
+        holders = dict(stakes.get(hotkey, {}))
+        if take_joins_pool:
+            holders[owner] = holders.get(owner, 0) + take
+        for coldkey, share in _pool_split(amount - take, holders, owner):
+            payout.credits.append(Credit(coldkey, hotkey, share, kind))
