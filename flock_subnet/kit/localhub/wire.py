@@ -99,13 +99,17 @@ class Request:
             remaining = self._length() or 0
             if remaining > limit:
                 raise ApiError(413, f"request body of {remaining} bytes is over the {limit}-byte limit")
-            while remaining:
-                piece = self.rfile.read(min(CHUNK, remaining))
-                if not piece:
-                    raise ApiError(400, "request body ended early")
-                remaining -= len(piece)
-                yield piece
+            yield from self._exactly(remaining)
         self.body_done = True
+
+    def _exactly(self, remaining: int) -> Iterator[bytes]:
+        """The next `remaining` bytes of the body, in pieces; a body that ends early is a 400."""
+        while remaining:
+            piece = self.rfile.read(min(CHUNK, remaining))
+            if not piece:
+                raise ApiError(400, "request body ended early")
+            remaining -= len(piece)
+            yield piece
 
     def _chunked_body(self, limit: int) -> Iterator[bytes]:
         total = 0
@@ -122,13 +126,7 @@ class Request:
             total += size
             if total > limit:
                 raise ApiError(413, f"request body is over the {limit}-byte limit")
-            remaining = size
-            while remaining:
-                piece = self.rfile.read(min(CHUNK, remaining))
-                if not piece:
-                    raise ApiError(400, "request body ended early")
-                remaining -= len(piece)
-                yield piece
+            yield from self._exactly(size)
             self.rfile.readline(1024)
 
     def body(self, limit: int = MAX_JSON_BYTES) -> bytes:
