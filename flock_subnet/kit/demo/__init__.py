@@ -1,1 +1,1 @@
-"""demo"""
+"""The embedded default: a whole competition on one machine (`run`), and its report (`report`)."""
