@@ -9,159 +9,54 @@ What it remembers, so that a restart (even a `kill -9`) loses nothing and repeat
 - the weights this validator last computed and last set (block and vector);
 - a fault log (miner faults score zero; validator faults are retried) and a few counters.
 
-The file runs in WAL mode; `transaction()` groups several changes into one atomic commit.
-The schema version lives in `PRAGMA user_version`; `MIGRATIONS[i]` upgrades version i to i+1.
-
-Why this file is longer than the usual ~400 lines: it is the schema and every query against
-it, kept side by side so a migration and the queries it affects are changed together; each
-method is a small accessor for one table.
+This module holds the queries, one small accessor per table; the records are in
+`state_records.py`, the tables and their migrations in `state_schema.py`, and the connection,
+transactions and schema versions in `flock_subnet.sqlitedb` (WAL; `transaction()` groups several
+changes into one atomic commit).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from flock_subnet.errors import FlockError
+from flock_subnet.sqlitedb import Database, DatabaseError
+from flock_subnet.validator.state_records import (
+    ADMISSION_COLUMNS,
+    EVAL_COLUMNS,
+    FAULT_COLUMNS,
+    ROUND_COLUMNS,
+    WEIGHT_SET_COLUMNS,
+    AdmissionRecord,
+    EvalRecord,
+    FaultRecord,
+    RoundProgress,
+    StateError,
+    WeightSet,
+    admission_from_row,
+    eval_from_row,
+    fault_from_row,
+    round_from_row,
+    weight_set_from_row,
+)
+from flock_subnet.validator.state_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
-
-class StateError(FlockError):
-    """The state file cannot be used as it is; the message says what to do."""
-
-
-def _run_script(db: sqlite3.Connection, script: str) -> None:
-    # statement by statement: `executescript` would commit the surrounding transaction first
-    for statement in script.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
-def _migrate_to_1(db: sqlite3.Connection) -> None:
-    _run_script(
-        db,
-        """
-        CREATE TABLE eval_results (
-            content_hash TEXT NOT NULL, competition_id TEXT NOT NULL, round_block INTEGER NOT NULL,
-            seed INTEGER NOT NULL, loss REAL, fault TEXT, samples INTEGER, tokens INTEGER,
-            seconds REAL, created_at REAL NOT NULL,
-            PRIMARY KEY (content_hash, competition_id, round_block));
-        CREATE TABLE admissions (
-            hotkey TEXT NOT NULL, revision TEXT NOT NULL, reference TEXT NOT NULL, ok INTEGER NOT NULL,
-            reasons TEXT NOT NULL, content_hash TEXT, parameters INTEGER, model_dir TEXT,
-            checked_at REAL NOT NULL, PRIMARY KEY (hotkey, revision));
-        CREATE TABLE scores (
-            competition_id TEXT NOT NULL, uid INTEGER NOT NULL, hotkey TEXT NOT NULL, ema REAL NOT NULL,
-            round_block INTEGER NOT NULL, PRIMARY KEY (competition_id, uid));
-        CREATE TABLE rounds (
-            competition_id TEXT NOT NULL, round_block INTEGER NOT NULL, seed INTEGER NOT NULL,
-            status TEXT NOT NULL, started_at REAL NOT NULL, finished_at REAL,
-            PRIMARY KEY (competition_id, round_block));
-        CREATE TABLE round_uids (
-            competition_id TEXT NOT NULL, round_block INTEGER NOT NULL, uid INTEGER NOT NULL,
-            hotkey TEXT, status TEXT NOT NULL, loss REAL, detail TEXT,
-            PRIMARY KEY (competition_id, round_block, uid));
-        CREATE TABLE weight_sets (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, block INTEGER, round_block INTEGER,
-            uids TEXT NOT NULL, weights TEXT NOT NULL, ok INTEGER NOT NULL, message TEXT,
-            created_at REAL NOT NULL);
-        CREATE TABLE faults (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, round_block INTEGER, competition_id TEXT,
-            uid INTEGER, hotkey TEXT, kind TEXT NOT NULL, reason TEXT NOT NULL, created_at REAL NOT NULL);
-        CREATE INDEX faults_by_uid ON faults (uid, id);
-        """
-    )
-
-
-def _migrate_to_2(db: sqlite3.Connection) -> None:
-    """Version 2: per-task losses and throughput in evaluations, version keys, counters, pending weights."""
-    _run_script(
-        db,
-        """
-        ALTER TABLE eval_results ADD COLUMN per_task TEXT NOT NULL DEFAULT '{}';
-        ALTER TABLE eval_results ADD COLUMN tokens_per_s REAL;
-        ALTER TABLE weight_sets ADD COLUMN version_key INTEGER;
-        CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-        CREATE TABLE pending_weights (
-            id INTEGER PRIMARY KEY CHECK (id = 1), round_block INTEGER NOT NULL,
-            weights TEXT NOT NULL, created_at REAL NOT NULL);
-        """
-    )
-
-
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_to_1, _migrate_to_2)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-@dataclass(frozen=True)
-class EvalRecord:
-    """One model's evaluation on one round's hidden data (`loss` None with `fault` = its model failed)."""
-
-    content_hash: str
-    competition_id: str
-    round_block: int
-    seed: int
-    loss: float | None
-    fault: str | None = None
-    samples: int = 0
-    tokens: int = 0
-    seconds: float = 0.0
-    tokens_per_s: float = 0.0
-    per_task: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class AdmissionRecord:
-    """The outcome of admitting one committed reference (`reference` is the commitment text)."""
-
-    hotkey: str
-    revision: str
-    reference: str
-    ok: bool
-    reasons: list[str]
-    content_hash: str | None
-    parameters: int | None
-    model_dir: str | None
-
-
-@dataclass(frozen=True)
-class WeightSet:
-    """One attempt to set weights: the vector sent and the chain's answer."""
-
-    block: int | None
-    round_block: int | None
-    uids: list[int]
-    weights: list[float]
-    ok: bool
-    message: str = ""
-    version_key: int | None = None
-    created_at: float = 0.0
-
-
-@dataclass(frozen=True)
-class RoundProgress:
-    competition_id: str
-    round_block: int
-    seed: int
-    status: str  # "in_progress" or "done"
-    started_at: float
-    finished_at: float | None
-
-
-@dataclass(frozen=True)
-class FaultRecord:
-    round_block: int | None
-    competition_id: str | None
-    uid: int | None
-    hotkey: str | None
-    kind: str  # "miner" or "validator"
-    reason: str
-    created_at: float
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "AdmissionRecord",
+    "EvalRecord",
+    "FaultRecord",
+    "RoundProgress",
+    "StateError",
+    "ValidatorState",
+    "WeightSet",
+]
 
 
 class ValidatorState:
@@ -171,61 +66,27 @@ class ValidatorState:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"cannot open validator state {self.path}: {exc}; move the file away to start fresh") from exc
-        self._lock = threading.RLock()
-        self._depth = 0
-        self._migrate()
+            self._db = Database.open(self.path, SCHEMA, busy_timeout_s=30, foreign_keys=True)
+        except DatabaseError as exc:
+            raise StateError(str(exc)) from exc
 
     # --- plumbing -----------------------------------------------------------------------------
 
     @property
     def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
-
-    def _migrate(self) -> None:
-        version = self.schema_version
-        if version > SCHEMA_VERSION:
-            raise StateError(
-                f"{self.path} has state schema {version} but this flock-subnet knows {SCHEMA_VERSION}; "
-                "upgrade flock-subnet or point the validator at another state folder"
-            )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            with self.transaction():
-                MIGRATIONS[target - 1](self._db)
-                self._db.execute(f"PRAGMA user_version = {target}")
+        return self._db.version
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """All changes inside the block commit together or not at all (re-entrant)."""
-        with self._lock:
-            outer = self._depth == 0
-            if outer:
-                self._db.execute("BEGIN IMMEDIATE")
-            self._depth += 1
-            try:
-                yield self._db
-            except BaseException:
-                self._depth -= 1
-                if outer:
-                    self._db.execute("ROLLBACK")
-                raise
-            self._depth -= 1
-            if outer:
-                self._db.execute("COMMIT")
+        """All changes inside the block commit together or not at all; a nested block is a savepoint."""
+        with self._db.transaction() as conn:
+            yield conn
 
-    def _query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            cursor = self._db.execute(sql, params)
-            return cursor.fetchall()
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        return self._db.query(sql, params)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     def __enter__(self) -> "ValidatorState":
         return self
@@ -237,11 +98,10 @@ class ValidatorState:
 
     def get_eval(self, content_hash: str, competition_id: str, round_block: int) -> EvalRecord | None:
         rows = self._query(
-            "SELECT content_hash, competition_id, round_block, seed, loss, fault, samples, tokens, seconds, "
-            "tokens_per_s, per_task FROM eval_results WHERE content_hash=? AND competition_id=? AND round_block=?",
+            f"SELECT {EVAL_COLUMNS} FROM eval_results WHERE content_hash=? AND competition_id=? AND round_block=?",
             (content_hash, competition_id, round_block),
         )
-        return _eval_from_row(rows[0]) if rows else None
+        return eval_from_row(rows[0]) if rows else None
 
     def put_eval(self, record: EvalRecord) -> None:
         """Store an evaluation and count it (`counter("evaluations")`) in the same commit."""
@@ -274,13 +134,12 @@ class ValidatorState:
     def get_admission(self, hotkey: str, revision: str, reference: str | None = None) -> AdmissionRecord | None:
         """The stored admission of this hotkey's revision, if it was for the same commitment text."""
         rows = self._query(
-            "SELECT hotkey, revision, reference, ok, reasons, content_hash, parameters, model_dir FROM admissions "
-            "WHERE hotkey=? AND revision=?",
+            f"SELECT {ADMISSION_COLUMNS} FROM admissions WHERE hotkey=? AND revision=?",
             (hotkey, revision),
         )
         if not rows:
             return None
-        record = _admission_from_row(rows[0])
+        record = admission_from_row(rows[0])
         if reference is not None and record.reference != reference:
             return None
         return record
@@ -297,10 +156,8 @@ class ValidatorState:
             )
 
     def admissions(self) -> list[AdmissionRecord]:
-        rows = self._query(
-            "SELECT hotkey, revision, reference, ok, reasons, content_hash, parameters, model_dir FROM admissions"
-        )
-        return [_admission_from_row(row) for row in rows]
+        rows = self._query(f"SELECT {ADMISSION_COLUMNS} FROM admissions")
+        return [admission_from_row(row) for row in rows]
 
     def forget_admissions_except(self, keep: set[tuple[str, str]]) -> int:
         """Drop admissions whose (hotkey, revision) is no longer committed; returns how many."""
@@ -350,14 +207,13 @@ class ValidatorState:
 
     def round_progress(self, competition_id: str, round_block: int) -> RoundProgress | None:
         rows = self._query(
-            "SELECT competition_id, round_block, seed, status, started_at, finished_at FROM rounds "
-            "WHERE competition_id=? AND round_block=?",
+            f"SELECT {ROUND_COLUMNS} FROM rounds WHERE competition_id=? AND round_block=?",
             (competition_id, round_block),
         )
-        return RoundProgress(*rows[0]) if rows else None
+        return round_from_row(rows[0]) if rows else None
 
     def latest_round(self, competition_id: str | None = None, status: str | None = None) -> RoundProgress | None:
-        sql = "SELECT competition_id, round_block, seed, status, started_at, finished_at FROM rounds WHERE 1=1"
+        sql = f"SELECT {ROUND_COLUMNS} FROM rounds WHERE 1=1"
         params: tuple = ()
         if competition_id is not None:
             sql += " AND competition_id=?"
@@ -366,7 +222,7 @@ class ValidatorState:
             sql += " AND status=?"
             params += (status,)
         rows = self._query(sql + " ORDER BY round_block DESC, started_at DESC LIMIT 1", params)
-        return RoundProgress(*rows[0]) if rows else None
+        return round_from_row(rows[0]) if rows else None
 
     def record_uid(
         self, competition_id: str, round_block: int, uid: int, hotkey: str | None, status: str,
@@ -426,14 +282,10 @@ class ValidatorState:
         """Weight-setting attempts, newest first."""
         where = "WHERE ok=1" if ok_only else ""
         rows = self._query(
-            "SELECT block, round_block, uids, weights, ok, message, version_key, created_at FROM weight_sets "
-            f"{where} ORDER BY id DESC LIMIT ?",
+            f"SELECT {WEIGHT_SET_COLUMNS} FROM weight_sets {where} ORDER BY id DESC LIMIT ?",
             (limit,),
         )
-        return [
-            WeightSet(block, round_block, json.loads(uids), json.loads(weights), bool(ok), message or "", vk, created)
-            for block, round_block, uids, weights, ok, message, vk, created in rows
-        ]
+        return [weight_set_from_row(row) for row in rows]
 
     def last_weights(self) -> WeightSet | None:
         """The last weights the chain accepted from this validator."""
@@ -458,7 +310,7 @@ class ValidatorState:
 
     def faults(self, kind: str | None = None, uid: int | None = None, limit: int = 100) -> list[FaultRecord]:
         """Logged faults, newest first."""
-        sql = "SELECT round_block, competition_id, uid, hotkey, kind, reason, created_at FROM faults WHERE 1=1"
+        sql = f"SELECT {FAULT_COLUMNS} FROM faults WHERE 1=1"
         params: tuple = ()
         if kind is not None:
             sql += " AND kind=?"
@@ -467,7 +319,7 @@ class ValidatorState:
             sql += " AND uid=?"
             params += (uid,)
         rows = self._query(sql + " ORDER BY id DESC LIMIT ?", params + (limit,))
-        return [FaultRecord(*row) for row in rows]
+        return [fault_from_row(row) for row in rows]
 
     def increment(self, name: str, by: int = 1) -> None:
         with self.transaction() as db:
@@ -510,20 +362,3 @@ class ValidatorState:
                 for f in self.faults(limit=10)
             ],
         }
-
-
-def _eval_from_row(row: tuple) -> EvalRecord:
-    content_hash, competition_id, round_block, seed, loss, fault, samples, tokens, seconds, tps, per_task = row
-    return EvalRecord(
-        content_hash=content_hash, competition_id=competition_id, round_block=int(round_block), seed=int(seed),
-        loss=None if loss is None else float(loss), fault=fault, samples=int(samples or 0), tokens=int(tokens or 0),
-        seconds=float(seconds or 0.0), tokens_per_s=float(tps or 0.0), per_task=json.loads(per_task or "{}"),
-    )
-
-
-def _admission_from_row(row: tuple) -> AdmissionRecord:
-    hotkey, revision, reference, ok, reasons, content_hash, parameters, model_dir = row
-    return AdmissionRecord(
-        hotkey=hotkey, revision=revision, reference=reference, ok=bool(ok), reasons=list(json.loads(reasons)),
-        content_hash=content_hash, parameters=parameters, model_dir=model_dir,
-    )

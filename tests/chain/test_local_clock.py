@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 
 import pytest
 
@@ -11,6 +12,7 @@ from flock_subnet.commands.wiring import open_chain
 from flock_subnet.config import ChainSettings
 from flock_subnet.errors import FlockError
 from flock_subnet.kit.localchain.chain import LocalChain, LocalChainMissing, ManualClock, WallClock
+from flock_subnet.kit.localchain.store import SCHEMA_VERSION
 
 
 class FakeTime:
@@ -81,3 +83,40 @@ def test_open_chain_picks_the_local_chain_from_settings(local_chain):
             assert isinstance(chain, LocalChain)
             assert chain.genesis == local_chain.genesis
             assert chain.metagraph(1).n == 1
+
+
+def _set_user_version(path, version: int) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {version}")
+
+
+def test_chain_file_from_before_versioned_schemas_still_opens(tmp_path):
+    path = tmp_path / "old.db"
+    chain = LocalChain.open(path, clock=ManualClock(start_block=7))
+    chain.advance(3)
+    genesis = chain.genesis
+    chain.close()
+    _set_user_version(path, 0)  # older code kept the version only in meta.schema_version
+    reopened = LocalChain.open(path)
+    assert reopened.genesis == genesis and reopened.block() == 10
+    reopened.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+
+
+def test_chain_file_from_a_newer_version_is_refused_with_what_to_do(tmp_path):
+    path = tmp_path / "new.db"
+    LocalChain.open(path, clock=ManualClock()).close()
+    _set_user_version(path, SCHEMA_VERSION + 1)
+    with pytest.raises(FlockError, match="upgrade flock-subnet .* localnet init"):
+        LocalChain.open(path)
+
+
+def test_chain_file_with_another_meta_version_is_refused(tmp_path):
+    path = tmp_path / "odd.db"
+    LocalChain.open(path, clock=ManualClock()).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(FlockError, match="create a new chain file"):
+        LocalChain.open(path)

@@ -21,7 +21,7 @@ def vstate(tmp_path):
 
 def test_fresh_file_is_wal_and_current_schema(vstate):
     assert vstate.schema_version == state_mod.SCHEMA_VERSION
-    mode = vstate._db.execute("PRAGMA journal_mode").fetchone()[0]
+    mode = vstate._db.query_one("PRAGMA journal_mode")[0]
     assert mode.lower() == "wal"
 
 

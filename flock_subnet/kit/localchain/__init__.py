@@ -1,6 +1,7 @@
 """The local chain: subtensor's rules for the calls the subnet makes, in one SQLite file.
 
-`chain.LocalChain` implements the `Chain` port; every write is signed with a real bittensor key
-and verified (`signing`); `rules` holds the chain's limits, `ops` the state changes, `epoch`
-runs Yuma Consensus every tempo, `views` builds the port's read models, `clock` moves blocks.
+`chain.LocalChain` implements the `Chain` port (its reads in `reads`); every write is signed with
+a real bittensor key and verified (`signing`); `rules` holds the chain's limits, `ops` the state
+changes, `epoch` runs Yuma Consensus every tempo, `views` builds the port's read models, `clock`
+moves blocks, `store` holds the tables.
 """

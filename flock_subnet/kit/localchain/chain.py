@@ -6,7 +6,8 @@ payouts of every epoch). Every write is signed by the wallet's hotkey (or coldke
 registration, stake and subnet administration) and the signature is verified before anything is
 applied. Epochs run through `flock_subnet.rules.consensus` every `tempo` blocks, lazily: whichever
 process touches the chain first after an epoch block runs it, so all processes see the same
-history. Rules live in `local_ops.py`, epochs in `local_epoch.py`, storage in `local_store.py`.
+history. This module opens chain files and applies the signed writes; the reads are in
+`reads.py`, rules in `ops.py`, epochs in `epoch.py`, storage in `store.py`.
 """
 
 from __future__ import annotations
@@ -15,43 +16,18 @@ import operator
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flock_subnet.chain.base import (
-    U16_MAX,
-    Chain,
-    ChainError,
-    ChainErrorCode,
-    ChainResult,
-    CommitmentRecord,
-    Hyperparameters,
-    Metagraph,
-    Wallet,
-)
+from flock_subnet.chain.base import U16_MAX, Chain, ChainError, ChainErrorCode, ChainResult, Wallet
 from flock_subnet.errors import FlockError
 from flock_subnet.kit.localchain import ops
-from flock_subnet.kit.localchain.clock import MANUAL, WALL, Clock, ManualClock, WallClock, wall_block
-from flock_subnet.kit.localchain.epoch import EpochRecord, catch_up, epoch_due, load_epoch_history
-from flock_subnet.kit.localchain.rules import (
-    COMMITMENT_MAX_BYTES,
-    DEFAULT_DELEGATE_TAKE_U16,
-    RuleViolation,
-    block_hash,
-    check_weight_input,
-)
+from flock_subnet.kit.localchain.clock import MANUAL, Clock, ManualClock, WallClock
+from flock_subnet.kit.localchain.epoch import EpochRecord, catch_up
+from flock_subnet.kit.localchain.reads import ClockState, LocalChainReads
+from flock_subnet.kit.localchain.rules import COMMITMENT_MAX_BYTES, RuleViolation, check_weight_input
 from flock_subnet.kit.localchain.signing import sign_call, verify_call
-from flock_subnet.kit.localchain.store import (
-    SCHEMA_VERSION,
-    Store,
-    add_balance,
-    balance_of,
-    get_meta,
-    set_meta,
-    stake_of,
-)
-from flock_subnet.kit.localchain.views import build_hyperparameters, build_metagraph
+from flock_subnet.kit.localchain.store import SCHEMA_VERSION, Store, add_balance, get_meta, set_meta
 
 __all__ = ["LocalChain", "LocalChainMissing", "ManualClock", "WallClock", "EpochRecord"]
 
@@ -60,22 +36,8 @@ class LocalChainMissing(FlockError):
     """There is no local chain file at the given path."""
 
 
-@dataclass(frozen=True)
-class _ClockState:
-    kind: str
-    start_block: int
-    genesis_time: float
-    block_time: float
-
-
-class LocalChain(Chain):
+class LocalChain(LocalChainReads, Chain):
     """One chain file. Open it with `LocalChain.open(path)`; safe to use from several processes."""
-
-    def __init__(self, store: Store, genesis: str, clock: _ClockState, now: Callable[[], float]) -> None:
-        self._store = store
-        self.genesis = genesis
-        self._clock = clock
-        self._now = now
 
     # ------------------------------------------------------------------ opening
 
@@ -96,67 +58,17 @@ class LocalChain(Chain):
             )
         path.parent.mkdir(parents=True, exist_ok=True)
         store = Store(path)
-        store.create_schema()
         clock = clock or ManualClock()
-        with store.write() as conn:
-            if get_meta(conn, "genesis") is None:
-                set_meta(conn, "schema_version", SCHEMA_VERSION)
-                set_meta(conn, "genesis", uuid.uuid4().hex)
-                set_meta(conn, "clock", clock.kind)
-                set_meta(conn, "start_block", clock.start_block)
-                set_meta(conn, "manual_block", clock.start_block)
-                set_meta(conn, "genesis_time", repr(clock.now() if isinstance(clock, WallClock) else time.time()))
-                set_meta(conn, "block_time", repr(clock.block_time if isinstance(clock, WallClock) else 0.0))
-                set_meta(conn, "issuance", 0)
-            version = int(get_meta(conn, "schema_version") or 0)
-            if version != SCHEMA_VERSION:
-                raise FlockError(
-                    f"local chain {path} has schema version {version}, this code reads {SCHEMA_VERSION}; "
-                    "create a new chain file with `flock-subnet localnet init`"
-                )
-            state = _ClockState(
-                kind=str(get_meta(conn, "clock")),
-                start_block=int(get_meta(conn, "start_block") or 0),
-                genesis_time=float(get_meta(conn, "genesis_time") or 0.0),
-                block_time=float(get_meta(conn, "block_time") or 0.0),
-            )
-            genesis = str(get_meta(conn, "genesis"))
+        try:
+            with store.write() as conn:
+                genesis, state = _genesis(conn, path, clock)
+        except BaseException:
+            store.close()
+            raise
         now = clock.now if isinstance(clock, WallClock) else time.time
         return cls(store, genesis, state, now)
 
-    @property
-    def path(self) -> Path:
-        return self._store.path
-
-    @property
-    def clock_kind(self) -> str:
-        return self._clock.kind
-
-    @property
-    def block_time(self) -> float | None:
-        """Seconds per block for a wall clock, None for a manual clock."""
-        return self._clock.block_time if self._clock.kind == WALL else None
-
-    def close(self) -> None:
-        self._store.close()
-
     # ------------------------------------------------------------------ clock
-
-    def _block_in(self, conn: Any) -> int:
-        if self._clock.kind == MANUAL:
-            return int(get_meta(conn, "manual_block") or 0)
-        return wall_block(self._clock.start_block, self._clock.genesis_time, self._clock.block_time, self._now())
-
-    def _sync(self) -> int:
-        """The current block, after running any epoch that is due (in one write if one is)."""
-        with self._store.read() as conn:
-            block = self._block_in(conn)
-            due = epoch_due(conn, block)
-        if due:
-            with self._store.write() as conn:
-                block = self._block_in(conn)
-                catch_up(conn, block)
-        return block
 
     def advance(self, blocks: int = 1) -> int:
         """Manual clock: move `blocks` blocks forward, running every epoch on the way. Returns the new block."""
@@ -266,118 +178,6 @@ class LocalChain(Chain):
         self._admin(lambda conn, block: ops.set_delegate_take(conn, coldkey, hotkey_ss58, take_u16))
         return take_u16
 
-    # ------------------------------------------------------------------ admin reads
-
-    def balance(self, coldkey_ss58: str) -> int:
-        """Free (unstaked) balance of a coldkey, in rao."""
-        self._sync()
-        with self._store.read() as conn:
-            return balance_of(conn, coldkey_ss58)
-
-    def stake_of(self, coldkey_ss58: str, hotkey_ss58: str, netuid: int) -> int:
-        """What `coldkey` has staked on `hotkey` in subnet `netuid`, in rao."""
-        self._sync()
-        with self._store.read() as conn:
-            return stake_of(conn, netuid, hotkey_ss58, coldkey_ss58)
-
-    def stakes(self, netuid: int) -> list[tuple[str, str, int]]:
-        """Every (hotkey, coldkey, rao) stake position on the subnet."""
-        self._sync()
-        with self._store.read() as conn:
-            rows = conn.execute(
-                "SELECT hotkey, coldkey, amount FROM stakes WHERE netuid = ? ORDER BY hotkey, coldkey", (netuid,)
-            ).fetchall()
-        return [(str(h), str(c), int(a)) for h, c, a in rows]
-
-    def delegate_take(self, hotkey_ss58: str) -> float:
-        """The hotkey's validator take as a fraction (default 18 %)."""
-        with self._store.read() as conn:
-            row = conn.execute("SELECT take_u16 FROM delegate_take WHERE hotkey = ?", (hotkey_ss58,)).fetchone()
-        return (DEFAULT_DELEGATE_TAKE_U16 if row is None else int(row[0])) / U16_MAX
-
-    def total_issuance(self) -> int:
-        """Everything ever funded or minted, minus everything burned (rao)."""
-        self._sync()
-        with self._store.read() as conn:
-            return int(get_meta(conn, "issuance", "0") or 0)
-
-    def subnets(self) -> list[int]:
-        self._sync()
-        with self._store.read() as conn:
-            return [int(r[0]) for r in conn.execute("SELECT netuid FROM subnets ORDER BY netuid")]
-
-    def subnet_owner(self, netuid: int) -> tuple[str, str]:
-        """(owner coldkey, owner hotkey) of the subnet."""
-        with self._store.read() as conn:
-            row = self._reading(lambda: ops.subnet_row(conn, netuid))
-        return str(row[1]), str(row[2])
-
-    def epoch_history(self, netuid: int) -> list[EpochRecord]:
-        """Every epoch the subnet ran, oldest first, with what it paid to whom."""
-        self._sync()
-        with self._store.read() as conn:
-            self._reading(lambda: ops.subnet_row(conn, netuid))
-            return load_epoch_history(conn, netuid)
-
-    def next_epoch_block(self, netuid: int) -> int | None:
-        """The block the subnet's next epoch runs at (None when tempo is 0)."""
-        self._sync()
-        with self._store.read() as conn:
-            row = self._reading(lambda: ops.subnet_row(conn, netuid))
-            tempo = int(ops.subnet_params(conn, netuid)["tempo"])
-        return None if tempo == 0 else int(row[4]) + tempo
-
-    @staticmethod
-    def _reading(fn: Callable[[], Any]) -> Any:
-        try:
-            return fn()
-        except RuleViolation as exc:
-            raise ChainError(exc.code, exc.message) from None
-
-    # ------------------------------------------------------------------ the Chain port: reads
-
-    def block(self) -> int:
-        return self._sync()
-
-    def block_hash(self, block: int) -> str:
-        current = self._sync()
-        if block < 0 or block > current:
-            raise ChainError(ChainErrorCode.OTHER, f"block {block} does not exist yet (current block {current})")
-        return block_hash(self.genesis, int(block))
-
-    def metagraph(self, netuid: int) -> Metagraph:
-        block = self._sync()
-        with self._store.read() as conn:
-            self._reading(lambda: ops.subnet_row(conn, netuid))
-            return build_metagraph(conn, netuid, block)
-
-    def commitments(self, netuid: int) -> dict[str, CommitmentRecord]:
-        self._sync()
-        with self._store.read() as conn:
-            self._reading(lambda: ops.subnet_row(conn, netuid))
-            rows = conn.execute(
-                "SELECT hotkey, data, block FROM commitments WHERE netuid = ? ORDER BY hotkey", (netuid,)
-            ).fetchall()
-        return {str(h): CommitmentRecord(hotkey=str(h), data=str(d), block=int(b)) for h, d, b in rows}
-
-    def hyperparameters(self, netuid: int) -> Hyperparameters:
-        self._sync()
-        with self._store.read() as conn:
-            row = self._reading(lambda: ops.subnet_row(conn, netuid))
-            return build_hyperparameters(row, ops.subnet_params(conn, netuid))
-
-    def weights(self, netuid: int) -> dict[int, dict[int, float]]:
-        self._sync()
-        with self._store.read() as conn:
-            self._reading(lambda: ops.subnet_row(conn, netuid))
-            rows = conn.execute(
-                "SELECT uid, target, value FROM weights WHERE netuid = ? ORDER BY uid, target", (netuid,)
-            ).fetchall()
-        result: dict[int, dict[int, float]] = {}
-        for uid, target, value in rows:
-            result.setdefault(int(uid), {})[int(target)] = int(value) / U16_MAX
-        return result
-
     # ------------------------------------------------------------------ the Chain port: writes
 
     def commit(self, wallet: Wallet, netuid: int, data: str) -> ChainResult:
@@ -417,3 +217,28 @@ class LocalChain(Chain):
     def __repr__(self) -> str:
         return f"LocalChain({str(self.path)!r}, clock={self._clock.kind})"
 
+
+def _genesis(conn: Any, path: Path, clock: Clock) -> tuple[str, ClockState]:
+    """The chain's genesis id and clock, written first when the file is new; refuses another schema."""
+    if get_meta(conn, "genesis") is None:
+        set_meta(conn, "schema_version", SCHEMA_VERSION)
+        set_meta(conn, "genesis", uuid.uuid4().hex)
+        set_meta(conn, "clock", clock.kind)
+        set_meta(conn, "start_block", clock.start_block)
+        set_meta(conn, "manual_block", clock.start_block)
+        set_meta(conn, "genesis_time", repr(clock.now() if isinstance(clock, WallClock) else time.time()))
+        set_meta(conn, "block_time", repr(clock.block_time if isinstance(clock, WallClock) else 0.0))
+        set_meta(conn, "issuance", 0)
+    version = int(get_meta(conn, "schema_version") or 0)
+    if version != SCHEMA_VERSION:
+        raise FlockError(
+            f"local chain {path} has schema version {version}, this code reads {SCHEMA_VERSION}; "
+            "create a new chain file with `flock-subnet localnet init`"
+        )
+    state = ClockState(
+        kind=str(get_meta(conn, "clock")),
+        start_block=int(get_meta(conn, "start_block") or 0),
+        genesis_time=float(get_meta(conn, "genesis_time") or 0.0),
+        block_time=float(get_meta(conn, "block_time") or 0.0),
+    )
+    return str(get_meta(conn, "genesis")), state

@@ -2,7 +2,7 @@
 
 Every function checks the chain's rules first and raises `RuleViolation` (with subtensor's
 error name) before changing anything, so a refused call leaves the state exactly as it was.
-Signatures are checked by the caller (`local.py`) before a transaction starts.
+Signatures are checked by the caller (`chain.py`) before a transaction starts.
 """
 
 from __future__ import annotations

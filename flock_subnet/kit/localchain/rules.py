@@ -1,6 +1,6 @@
 """Pure rules of the local chain: hyperparameter defaults, weight processing, payouts arithmetic.
 
-Nothing here touches storage; `local.py` applies these rules inside its transactions. Numbers
+Nothing here touches storage; `ops.py` applies these rules inside `chain.py`'s transactions. Numbers
 follow subtensor: weights are clipped to `max_weight_limit`, scaled so the row maximum is u16::MAX
 and stored as u16; amounts are integer rao.
 """

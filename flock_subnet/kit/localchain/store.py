@@ -3,24 +3,23 @@
 WAL journaling lets readers run while one writer writes; every write is one `BEGIN IMMEDIATE`
 transaction (taken up front, so two writers never deadlock on a lock upgrade) with a long busy
 timeout, so a miner and two validators on one box can call the chain at the same time without
-corrupting it or losing a write. This module only knows tables and transactions; the rules live
-in `local.py` and `local_epoch.py`.
+corrupting it or losing a write (`flock_subnet.sqlitedb` does the connection and transactions).
+This module only knows tables and small row helpers; the rules live in `ops.py` and `epoch.py`.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from flock_subnet.chain.base import ChainUnavailable
+from flock_subnet.sqlitedb import CannotOpen, Database, DatabaseBusy, Schema, run_script
 
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 60_000
 
-SCHEMA = """
+_TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS balances (coldkey TEXT PRIMARY KEY, free INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS hotkey_owner (hotkey TEXT PRIMARY KEY, coldkey TEXT NOT NULL);
@@ -101,61 +100,50 @@ CREATE INDEX IF NOT EXISTS payouts_by_epoch ON payouts (epoch_id);
 """
 
 
+def _create_tables(conn: sqlite3.Connection) -> None:
+    run_script(conn, _TABLES)
+
+
+# Version 1's tables are created with IF NOT EXISTS: chain files written before the version moved
+# to `PRAGMA user_version` (it is also kept in `meta.schema_version`) pass through step 1 unchanged.
+SCHEMA = Schema(
+    name="local chain",
+    steps=(_create_tables,),
+    fresh_start="create a new chain file with `flock-subnet localnet init`",
+)
+SCHEMA_VERSION = SCHEMA.version
+
+
 class Store:
     """A connection to the chain file with read and write transactions (thread-safe per object)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._lock = threading.RLock()
         try:
-            self._conn = sqlite3.connect(
-                str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-            )
-            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._conn.execute("PRAGMA foreign_keys = OFF")
-        except sqlite3.Error as exc:
-            raise ChainUnavailable(f"cannot open the local chain file {self.path}: {exc}") from exc
-
-    def create_schema(self) -> None:
-        with self.write() as conn:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            self._db = Database.open(self.path, SCHEMA, busy_timeout_s=BUSY_TIMEOUT_MS / 1000)
+        except (CannotOpen, DatabaseBusy) as exc:
+            raise ChainUnavailable(str(exc)) from exc
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One serialised write transaction; rolled back if the body raises."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise ChainUnavailable(f"local chain {self.path} is locked or unreadable: {exc}") from exc
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            else:
-                self._conn.execute("COMMIT")
+        try:
+            with self._db.transaction() as conn:
+                yield conn
+        except (CannotOpen, DatabaseBusy) as exc:
+            raise ChainUnavailable(str(exc)) from exc
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for several reads."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN")
-            except sqlite3.Error as exc:
-                raise ChainUnavailable(f"local chain {self.path} is unreadable: {exc}") from exc
-            try:
-                yield self._conn
-            finally:
-                self._conn.execute("COMMIT")
+        try:
+            with self._db.read() as conn:
+                yield conn
+        except (CannotOpen, DatabaseBusy) as exc:
+            raise ChainUnavailable(str(exc)) from exc
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
 
 def get_meta(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:

@@ -3,11 +3,12 @@
 Layout under `root`:
 
     hub.sqlite             users/tokens, repos, commits, per-commit file maps, branches and tags
-    objects/, incoming/    file bodies by sha256 (`hub.objects.ObjectStore`, `HubStore.blobs`)
+    objects/, incoming/    file bodies by sha256 (`objects.ObjectStore`, `HubStore.blobs`)
 
 A commit's file map is stored whole, so any commit id describes the same files forever, even
 after newer commits or branch moves. Deleting a repository drops its rows but keeps the bodies
-(other repos may share them). All methods are thread-safe (one connection behind a lock).
+(other repos may share them). All methods are thread-safe (one `flock_subnet.sqlitedb.Database`:
+one connection behind a lock).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -25,13 +25,14 @@ from pathlib import Path
 
 from flock_subnet.kit.localhub.objects import GITATTRIBUTES, ObjectStore, git_blob_id, lfs_pointer
 from flock_subnet.kit.localhub.wire import ApiError
+from flock_subnet.sqlitedb import Database, Schema, run_script
 
 REPO_TYPES = ("model", "dataset", "space")
 _NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?")
 _HEX40_RE = re.compile(r"[0-9a-f]{40}")
 MAX_PATH_LENGTH = 1000
 
-_SCHEMA = """
+_TABLES = """
 CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, user TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS repos (
     rid INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
@@ -45,6 +46,14 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS refs (
     rid INTEGER NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY (rid, kind, name));
 """
+
+
+def _create_tables(conn: sqlite3.Connection) -> None:
+    run_script(conn, _TABLES)
+
+
+# IF NOT EXISTS in version 1: hub files from before the schema was versioned pass through unchanged.
+SCHEMA = Schema(name="local hub", steps=(_create_tables,), fresh_start="start the local hub on another folder")
 
 
 def not_found_repo() -> ApiError:
@@ -131,24 +140,16 @@ class HubStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.blobs = ObjectStore(self.root)
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.root / "hub.sqlite", check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = Database.open(self.root / "hub.sqlite", SCHEMA)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def _tx(self):
-        return _Transaction(self._db, self._lock)
+        self._db.close()
 
     # ----- users -----------------------------------------------------------------------------------
 
     def set_tokens(self, tokens: dict[str, str]) -> None:
         """Give each user exactly the token listed (user -> token); other users keep theirs."""
-        with self._tx() as db:
+        with self._db.transaction() as db:
             for user, token in tokens.items():
                 check_name(user, "user name")
                 if not token:
@@ -157,30 +158,26 @@ class HubStore:
                 db.execute("INSERT INTO tokens (token, user) VALUES (?, ?)", (token, user))
 
     def user_for_token(self, token: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT user FROM tokens WHERE token = ?", (token,)).fetchone()
+        row = self._db.query_one("SELECT user FROM tokens WHERE token = ?", (token,))
         return row[0] if row else None
 
     def users(self) -> list[str]:
-        with self._lock:
-            return [r[0] for r in self._db.execute("SELECT DISTINCT user FROM tokens ORDER BY user")]
+        return [r[0] for r in self._db.query("SELECT DISTINCT user FROM tokens ORDER BY user")]
 
     # ----- repos -----------------------------------------------------------------------------------
 
     def get_repo(self, repo_type: str, namespace: str, name: str) -> Repo | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT rid, type, namespace, name, private, created_at FROM repos WHERE type=? AND namespace=? AND name=?",
-                (repo_type, namespace, name),
-            ).fetchone()
+        row = self._db.query_one(
+            "SELECT rid, type, namespace, name, private, created_at FROM repos WHERE type=? AND namespace=? AND name=?",
+            (repo_type, namespace, name),
+        )
         return Repo(row[0], row[1], row[2], row[3], bool(row[4]), row[5]) if row else None
 
     def list_repos(self, repo_type: str) -> list[Repo]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT rid, type, namespace, name, private, created_at FROM repos WHERE type=? ORDER BY namespace, name",
-                (repo_type,),
-            ).fetchall()
+        rows = self._db.query(
+            "SELECT rid, type, namespace, name, private, created_at FROM repos WHERE type=? ORDER BY namespace, name",
+            (repo_type,),
+        )
         return [Repo(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
 
     def create_repo(self, repo_type: str, namespace: str, name: str, private: bool, author: str) -> Repo:
@@ -190,7 +187,7 @@ class HubStore:
         check_name(namespace, "namespace")
         check_name(name, "repo name")
         attributes = self.blobs.put_bytes(GITATTRIBUTES)
-        with self._tx() as db:
+        with self._db.transaction() as db:
             if self.get_repo(repo_type, namespace, name) is not None:
                 raise ApiError(409, f"You already created this {repo_type} repo: {namespace}/{name}")
             created = now_iso()
@@ -205,7 +202,7 @@ class HubStore:
         return Repo(rid, repo_type, namespace, name, private, created)
 
     def delete_repo(self, repo: Repo) -> None:
-        with self._tx() as db:
+        with self._db.transaction() as db:
             shas = [r[0] for r in db.execute("SELECT sha FROM commits WHERE rid = ?", (repo.rid,))]
             db.executemany("DELETE FROM files WHERE commit_sha = ?", [(s,) for s in shas])
             db.execute("DELETE FROM commits WHERE rid = ?", (repo.rid,))
@@ -213,20 +210,20 @@ class HubStore:
             db.execute("DELETE FROM repos WHERE rid = ?", (repo.rid,))
 
     def set_private(self, repo: Repo, private: bool) -> None:
-        with self._tx() as db:
+        with self._db.transaction() as db:
             db.execute("UPDATE repos SET private = ? WHERE rid = ?", (int(private), repo.rid))
 
     # ----- revisions -------------------------------------------------------------------------------
 
     def resolve(self, repo: Repo, revision: str) -> str:
         """The commit id a branch, tag, `refs/heads/..`, `refs/tags/..` or full commit id names; 404 otherwise."""
-        with self._lock:
+        with self._db.read() as db:
             if _HEX40_RE.fullmatch(revision):
-                row = self._db.execute("SELECT sha FROM commits WHERE sha = ? AND rid = ?", (revision, repo.rid)).fetchone()
+                row = db.execute("SELECT sha FROM commits WHERE sha = ? AND rid = ?", (revision, repo.rid)).fetchone()
                 if row:
                     return row[0]
             for kind, name in _ref_candidates(revision):
-                row = self._db.execute(
+                row = db.execute(
                     "SELECT target FROM refs WHERE rid = ? AND kind = ? AND name = ?", (repo.rid, kind, name)
                 ).fetchone()
                 if row:
@@ -235,17 +232,15 @@ class HubStore:
 
     def branch_head(self, repo: Repo, branch: str) -> str:
         name = branch[len("refs/heads/"):] if branch.startswith("refs/heads/") else branch
-        with self._lock:
-            row = self._db.execute(
-                "SELECT target FROM refs WHERE rid = ? AND kind = 'branch' AND name = ?", (repo.rid, name)
-            ).fetchone()
+        row = self._db.query_one(
+            "SELECT target FROM refs WHERE rid = ? AND kind = 'branch' AND name = ?", (repo.rid, name)
+        )
         if not row:
             raise ApiError(404, f"Invalid rev id: {branch} (commits go to an existing branch)", "RevisionNotFound")
         return row[0]
 
     def refs(self, repo: Repo) -> dict[str, list[tuple[str, str]]]:
-        with self._lock:
-            rows = self._db.execute("SELECT kind, name, target FROM refs WHERE rid = ? ORDER BY name", (repo.rid,)).fetchall()
+        rows = self._db.query("SELECT kind, name, target FROM refs WHERE rid = ? ORDER BY name", (repo.rid,))
         out: dict[str, list[tuple[str, str]]] = {"branch": [], "tag": []}
         for kind, name, target in rows:
             out[kind].append((name, target))
@@ -256,7 +251,7 @@ class HubStore:
             check_name(name, "branch name")
         elif not name or len(name) > 200 or any(c in name for c in " ~^:?*[\\\0") or ".." in name:
             raise ApiError(400, f"invalid tag name {name!r}")
-        with self._tx() as db:
+        with self._db.transaction() as db:
             exists = db.execute("SELECT 1 FROM refs WHERE rid=? AND kind=? AND name=?", (repo.rid, kind, name)).fetchone()
             if exists and create_only:
                 raise ApiError(409, f"{kind} {name!r} already exists")
@@ -265,24 +260,22 @@ class HubStore:
     def delete_ref(self, repo: Repo, kind: str, name: str) -> None:
         if kind == "branch" and name == "main":
             raise ApiError(403, "the main branch cannot be deleted")
-        with self._tx() as db:
+        with self._db.transaction() as db:
             if db.execute("DELETE FROM refs WHERE rid=? AND kind=? AND name=?", (repo.rid, kind, name)).rowcount == 0:
                 raise ApiError(404, f"Invalid rev id: {name}", "RevisionNotFound")
 
     # ----- commits ---------------------------------------------------------------------------------
 
     def files_at(self, commit: str) -> dict[str, FileEntry]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT path, size, sha256, blob_id, lfs FROM files WHERE commit_sha = ? ORDER BY path", (commit,)
-            ).fetchall()
+        rows = self._db.query(
+            "SELECT path, size, sha256, blob_id, lfs FROM files WHERE commit_sha = ? ORDER BY path", (commit,)
+        )
         return {r[0]: FileEntry(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows}
 
     def get_commit(self, sha: str) -> CommitRecord:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT sha, parent, title, message, author, created_at FROM commits WHERE sha = ?", (sha,)
-            ).fetchone()
+        row = self._db.query_one(
+            "SELECT sha, parent, title, message, author, created_at FROM commits WHERE sha = ?", (sha,)
+        )
         if not row:
             raise ApiError(404, f"Invalid rev id: {sha}", "RevisionNotFound")
         return CommitRecord(*row)
@@ -308,7 +301,7 @@ class HubStore:
         parent: str | None = None,
     ) -> str:
         """Apply `operations` on the head of `branch` as one new commit; 412 if `parent` is not the head."""
-        with self._tx() as db:
+        with self._db.transaction() as db:
             head = self.branch_head(repo, branch)
             if parent is not None and parent != head:
                 raise ApiError(412, f"parent commit {parent} is not the head of {branch} ({head}); pull and retry")
@@ -331,7 +324,10 @@ class HubStore:
             db.execute("UPDATE refs SET target = ? WHERE rid = ? AND kind = 'branch' AND name = ?", (sha, repo.rid, name))
         return sha
 
-    def _write_commit(self, db, rid: int, parent: str | None, files: dict[str, FileEntry], title: str, message: str, author: str) -> str:
+    def _write_commit(
+        self, db: sqlite3.Connection, rid: int, parent: str | None, files: dict[str, FileEntry], title: str,
+        message: str, author: str,
+    ) -> str:
         digest = hashlib.sha1(f"{rid}\n{parent}\n{author}\n{time.time_ns()}\n{uuid.uuid4()}\n{title}\n".encode())  # noqa: S324
         for entry in sorted(files.values(), key=lambda e: e.path):
             digest.update(f"{entry.path}\0{entry.size}\0{entry.sha256}\0{int(entry.lfs)}\n".encode())
@@ -346,32 +342,10 @@ class HubStore:
         )
         return sha
 
+
 def _ref_candidates(revision: str) -> list[tuple[str, str]]:
     if revision.startswith("refs/heads/"):
         return [("branch", revision[len("refs/heads/"):])]
     if revision.startswith("refs/tags/"):
         return [("tag", revision[len("refs/tags/"):])]
     return [("branch", revision), ("tag", revision)]
-
-
-class _Transaction:
-    """`with store._tx() as db:` holds the store lock and runs one SQLite transaction."""
-
-    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
-        self._db = db
-        self._lock = lock
-        self._outer = False
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._lock.acquire()
-        self._outer = not self._db.in_transaction
-        if self._outer:
-            self._db.execute("BEGIN IMMEDIATE")
-        return self._db
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if self._outer:
-                self._db.execute("ROLLBACK" if exc_type else "COMMIT")
-        finally:
-            self._lock.release()
