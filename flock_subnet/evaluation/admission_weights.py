@@ -12,13 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flock_subnet.evaluation.admission_arch import (
-    ConfigError,
-    compare_tensors,
-    expected_parameters,
-    expected_tensors,
-    model_shape,
-)
+from flock_subnet.evaluation.admission_arch import ConfigError, compare_tensors, expected_tensors, model_shape
 from flock_subnet.evaluation.admission_config import MAX_JSON_BYTES, parse_json
 from flock_subnet.evaluation.safetensors_header import (
     HeaderError,
@@ -27,6 +21,7 @@ from flock_subnet.evaluation.safetensors_header import (
     read_header,
     scan_non_finite,
 )
+from flock_subnet.models.params import parameter_count
 from flock_subnet.rules.competitions import Competition
 
 SINGLE_FILE = "model.safetensors"
@@ -128,7 +123,7 @@ def check_weights(
         except ConfigError as exc:
             reasons.append(str(exc))
         else:
-            implied = expected_parameters(shape)
+            implied = parameter_count(shape)
             if parameters is None and implied > competition.max_parameters:
                 reasons.append(
                     f"config.json implies {implied} parameters, more than competition {competition.id!r} allows "

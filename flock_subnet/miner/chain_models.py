@@ -1,9 +1,10 @@
 """Models other miners committed: list them from the chain, admit and download them as validators do.
 
 Used to start training from the competition's current best model, and by the miner daemon to
-measure the model it has to beat. Downloads go through the `ModelHub` at exactly the committed
-revision, through the same admission code validators run (nothing is executed or unpickled),
-once per revision.
+measure the model it has to beat and to decide, with the validators' own rule
+(`scoring.later_commit_wins`), whether a new model would beat it. Downloads go through the
+`ModelHub` at exactly the committed revision, through the same admission code validators run
+(nothing is executed or unpickled), once per revision.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from flock_subnet.chain.base import Chain
 from flock_subnet.hub.base import ModelHub
-from flock_subnet.rules import protocol
+from flock_subnet.rules import protocol, scoring
 from flock_subnet.rules.competitions import Competition
 
 
@@ -86,3 +87,24 @@ def best_chain_model(
         if fetched.folder is not None:
             return fetched
     return None
+
+
+def incumbent_epsilon(incumbent: ChainModel, block: int, competition: Competition) -> float:
+    """The advantage validators give `incumbent` over a later commit in a round at `block`."""
+    params = scoring.ScoringParams.from_competition(competition)
+    return scoring.epsilon(
+        block - incumbent.commit_block, params.epsilon_start, params.epsilon_end, params.epsilon_decay_blocks
+    )
+
+
+def beats_incumbent(loss: float, incumbent: ChainModel, block: int, competition: Competition) -> bool:
+    """Would a model with `loss`, committed now, beat `incumbent` (whose `loss` is measured on the same seed)?
+
+    The validators' pairwise rule, applied at the current `block`. A new commit is first scored
+    in a later round, where the incumbent is older and its epsilon no larger, so a model that
+    wins here also wins there.
+    """
+    if incumbent.loss is None:
+        raise ValueError(f"{incumbent.reference.short} has no measured loss to compare with")
+    params = scoring.ScoringParams.from_competition(competition)
+    return scoring.later_commit_wins(loss, incumbent.loss, incumbent.commit_block, block, params)

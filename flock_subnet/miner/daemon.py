@@ -1,8 +1,9 @@
 """The miner daemon: train -> self-evaluate -> submit when it beats the chain's best -> repeat.
 
-Training, self-evaluation and fetching other miners' models live in `flock_subnet/training/`;
-publishing in `flock_subnet/miner/submission.py`; the status read in `flock_subnet/miner/status.py`
-(both re-exported here, so `flock_subnet.miner.daemon` stays the one import for "the miner").
+Training lives in `miner/training/`, self-evaluation in `miner/selfeval.py`, other miners' models
+and the winning rule against them in `miner/chain_models.py`; publishing in `miner/submission.py`
+and the status read in `miner/status.py` (both re-exported here, so `flock_subnet.miner.daemon`
+stays the one import for "the miner").
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from flock_subnet.chain.base import Chain, Wallet
 from flock_subnet.config import resolve_cache_dir
 from flock_subnet.errors import FlockError
 from flock_subnet.hub.base import HubError, ModelHub
-from flock_subnet.miner.chain_models import ChainModel, best_chain_model, committed_models, fetch_chain_model
+from flock_subnet.miner.chain_models import (
+    ChainModel,
+    beats_incumbent,
+    best_chain_model,
+    committed_models,
+    fetch_chain_model,
+    incumbent_epsilon,
+)
 from flock_subnet.miner.status import MinerStatus, ValidatorView, miner_status
 from flock_subnet.miner.submission import (
     DEFAULT_BLOCK_TIME_S,
@@ -93,8 +101,9 @@ class Miner:
     Each round continues training the newest admissible model (or the chain's best, with
     `init_from_chain`) in `workdir/rounds/round-NNNN/` (resumed after a crash), evaluates the new
     model and the best committed models of the competition on the same fresh seed with the
-    validators' evaluator, and submits when `loss < best_loss * (1 - epsilon)`, epsilon being
-    the advantage validators give the earlier commit at its age. Progress and results go to
+    validators' evaluator, and submits when the new model beats the best one by the validators'
+    own rule (`scoring.later_commit_wins`: `loss < best_loss * (1 - epsilon)`, epsilon being the
+    advantage validators give the earlier commit at its age). Progress and results go to
     the log and to W&B (train loss, eval losses, submissions).
     """
 
@@ -237,7 +246,6 @@ class Miner:
     def run_round(self) -> MinerRoundReport:
         """Train one model, compare it with the chain's best on a fresh seed, submit if it wins."""
         from flock_subnet.miner.selfeval import fresh_seed, self_evaluate
-        from flock_subnet.rules.scoring import epsilon
 
         state = self._load_state()
         round_no = int(state["round"]) + 1
@@ -260,17 +268,15 @@ class Miner:
             if worker is not None:
                 worker.close()
         if best is not None:
+            block = self.chain.block()
             report.best_loss, report.best_hotkey = best.loss, best.hotkey
-            age = max(0, self.chain.block() - best.commit_block)
-            report.epsilon = epsilon(
-                age, self.competition.epsilon_start, self.competition.epsilon_end, self.competition.epsilon_decay_blocks
-            )
-        if best is not None and not (own.loss < best.loss * (1.0 - report.epsilon)):
-            report.decision = (
-                f"kept training: loss {own.loss:.4f} does not beat the chain's best {best.loss:.4f} "
-                f"(uid {best.uid}) by epsilon {report.epsilon:.2%}"
-            )
-            return self._finish_round(state, report, run)
+            report.epsilon = incumbent_epsilon(best, block, self.competition)
+            if not beats_incumbent(own.loss, best, block, self.competition):
+                report.decision = (
+                    f"kept training: loss {own.loss:.4f} does not beat the chain's best {best.loss:.4f} "
+                    f"(uid {best.uid}) by epsilon {report.epsilon:.2%}"
+                )
+                return self._finish_round(state, report, run)
         try:
             submitted = submit_model(
                 self.chain, self.hub, self.wallet, self.netuid, result.output_dir, self.repo_id, self.competition,

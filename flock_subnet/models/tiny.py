@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from flock_subnet.errors import FlockError
 from flock_subnet.models.checkpoint import MODEL_FILE_PATTERNS, TOKENIZER_FILES
+from flock_subnet.models.params import LLAMA, ModelShape, model_shape, parameter_count
 from flock_subnet.rules.competitions import Competition
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,19 +79,21 @@ class TinyPreset:
     max_position_embeddings: int
     tie_word_embeddings: bool = True
 
+    def sizes(self) -> dict[str, Any]:
+        """The preset's entries of `config.json`, the vocabulary included."""
+        return {"architectures": [LLAMA], "vocab_size": VOCAB_SIZE, **asdict(self)}
+
+    def shape(self) -> ModelShape:
+        """The preset's sizes, as `models.params` counts them."""
+        return model_shape(self.sizes())
+
     def llama_config(self) -> Any:
         """The `transformers.LlamaConfig` of this preset."""
         from transformers import LlamaConfig
 
+        sizes = {k: v for k, v in self.sizes().items() if k != "architectures"}
         return LlamaConfig(
-            vocab_size=VOCAB_SIZE,
-            hidden_size=self.hidden_size,
-            intermediate_size=self.intermediate_size,
-            num_hidden_layers=self.num_hidden_layers,
-            num_attention_heads=self.num_attention_heads,
-            num_key_value_heads=self.num_key_value_heads,
-            max_position_embeddings=self.max_position_embeddings,
-            tie_word_embeddings=self.tie_word_embeddings,
+            **sizes,
             bos_token_id=SPECIAL_TOKENS.index(ENDOFTEXT),
             eos_token_id=SPECIAL_TOKENS.index(IM_END),
             pad_token_id=SPECIAL_TOKENS.index(PAD),
@@ -158,14 +161,7 @@ def _preset(preset: str) -> TinyPreset:
 
 def count_parameters(preset: str) -> int:
     """Parameter count of a preset (tied embeddings counted once), without building it."""
-    p = _preset(preset)
-    embed = VOCAB_SIZE * p.hidden_size
-    head_dim = p.hidden_size // p.num_attention_heads
-    attention = 2 * p.hidden_size * p.hidden_size + 2 * p.hidden_size * p.num_key_value_heads * head_dim
-    mlp = 3 * p.hidden_size * p.intermediate_size
-    per_layer = attention + mlp + 2 * p.hidden_size
-    head = 0 if p.tie_word_embeddings else VOCAB_SIZE * p.hidden_size
-    return embed + p.num_hidden_layers * per_layer + p.hidden_size + head
+    return parameter_count(_preset(preset).shape())
 
 
 def build_tiny_model(out_dir: str | Path, preset: str = "small", seed: int = 0) -> Path:

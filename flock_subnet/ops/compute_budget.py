@@ -2,16 +2,16 @@
 
 `min_compute.yml` is written from this module. Two parts:
 
-- Arithmetic (pure): the parameter count of a Qwen2 decoder from its config, and the bytes of
-  what a run must hold whatever its batch: weights (bf16 for evaluation), and for training the
-  float32 weights, gradients and AdamW moments (full fine-tuning) or the float32 frozen base plus
-  the adapter's own weights, gradients and moments (LoRA). Answer-token logits (the vocabulary is
+- Arithmetic (pure): the parameter and adapter counts `models.params` gives for a Qwen2 config,
+  and the bytes of what a run must hold whatever its batch: weights (bf16 for evaluation), and
+  for training the float32 weights, gradients and AdamW moments (full fine-tuning) or the
+  float32 frozen base plus the adapter's own weights, gradients and moments (LoRA). Answer-token logits (the vocabulary is
   most of a small model's activation memory) are `tokens x vocab x 10 bytes` during evaluation:
   bf16 logits, their float32 copy and the float32 log-softmax inside the cross-entropy.
 - Measurement: `python -m flock_subnet.ops.compute_budget --measure` builds the architecture from
   its config (random weights, nothing downloaded) and runs the project's own recipe on CUDA:
   evaluation as `evaluation/loss.py` does it (bf16, SDPA, inference mode, head applied to answer
-  positions only) and two training steps as `training/trainer.py` does them (float32 weights,
+  positions only) and two training steps as `miner/training/step.py` does them (float32 weights,
   bf16 autocast, AdamW), reporting `torch.cuda.max_memory_allocated`.
 """
 
@@ -23,6 +23,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from flock_subnet.models.params import lora_parameter_count, model_shape, parameter_count
 
 GIB = 1024**3
 
@@ -52,29 +54,6 @@ ROUND_ANSWER_TOKENS = 3_567
 ANSWER_SHARE = 0.18
 
 
-def qwen2_parameter_count(config: Mapping[str, Any]) -> int:
-    """Parameters of a Qwen2 decoder (q/k/v biases, no o bias, tied or untied head)."""
-    h, i, n = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
-    heads, kv = config["num_attention_heads"], config["num_key_value_heads"]
-    head_dim = config.get("head_dim") or h // heads
-    attention = (h * heads * head_dim + heads * head_dim) + 2 * (h * kv * head_dim + kv * head_dim) + heads * head_dim * h
-    mlp = 3 * h * i
-    layer = attention + mlp + 2 * h
-    embeddings = config["vocab_size"] * h
-    head = 0 if config.get("tie_word_embeddings", False) else embeddings
-    return embeddings + n * layer + h + head
-
-
-def lora_parameter_count(config: Mapping[str, Any], rank: int = 16) -> int:
-    """Adapter parameters for LoRA on every linear layer of the decoder ("all-linear")."""
-    h, i, n = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
-    heads, kv = config["num_attention_heads"], config["num_key_value_heads"]
-    head_dim = config.get("head_dim") or h // heads
-    shapes = [(h, heads * head_dim), (h, kv * head_dim), (h, kv * head_dim), (heads * head_dim, h),
-              (h, i), (h, i), (i, h)]
-    return n * sum(rank * (fan_in + fan_out) for fan_in, fan_out in shapes)
-
-
 @dataclass(frozen=True)
 class StateBytes:
     """Bytes a run holds before any activation: the floor under every batch size."""
@@ -87,8 +66,10 @@ class StateBytes:
 
 
 def state_bytes(config: Mapping[str, Any], lora_rank: int = 16) -> StateBytes:
-    params = qwen2_parameter_count(config)
-    adapter = lora_parameter_count(config, lora_rank)
+    """The state sizes of the model `config` describes, with LoRA of `lora_rank` on every linear layer."""
+    shape = model_shape(config)
+    params = parameter_count(shape)
+    adapter = lora_parameter_count(shape, lora_rank)
     return StateBytes(
         parameters=params,
         eval_weights_bf16=2 * params,

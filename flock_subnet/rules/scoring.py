@@ -11,9 +11,10 @@ The pipeline for one competition and one round (all functions below are pure; no
    an earlier model (earlier commit block, then lower uid) has the same content hash, or when
    it does not beat every earlier model by at least the fully decayed epsilon
    (`loss < earlier_loss * (1 - epsilon_end)`). The earliest commit always keeps its place.
-3. `win_rates` - every pair of competitive models is compared once. With `a` the earlier of
-   the two, the later `b` wins only if `loss_b < loss_a * (1 - epsilon(age_a))`; otherwise
-   `a` wins (an exact tie goes to the earlier commit). Win rate = wins / (competitors - 1);
+3. `win_rates` - every pair of competitive models is compared once (`later_commit_wins`).
+   With `a` the earlier of the two, the later `b` wins only if
+   `loss_b < loss_a * (1 - epsilon(age_a))`; otherwise `a` wins (an exact tie goes to the
+   earlier commit). Win rate = wins / (competitors - 1);
    a lone competitor has win rate 1.
 4. `round_weights` - winner-take-all (the best win rate gets 1; ties go to the earlier
    commit, then the lower uid) or a softmax of win rates with the competition's temperature.
@@ -115,13 +116,27 @@ def competitive_uids(entries: Iterable[Entry], epsilon_end: float) -> list[int]:
     return kept
 
 
+def later_commit_wins(
+    later_loss: float, earlier_loss: float, earlier_block: int, round_block: int, params: ScoringParams
+) -> bool:
+    """Does a model committed after another beat it in the round at `round_block`?
+
+    "After" is the `Entry.order`: a later block, or the same block and a higher uid. The
+    earlier commit keeps its advantage `epsilon(round_block - earlier_block)`: the later one
+    wins only with `later_loss < earlier_loss * (1 - epsilon)`; a tie, or any gain within epsilon,
+    goes to the earlier commit. Every pairwise comparison of a round is this one (`beats`), and
+    it is what a miner checks before committing a new model against the incumbent.
+    """
+    eps = epsilon(round_block - earlier_block, params.epsilon_start, params.epsilon_end, params.epsilon_decay_blocks)
+    return later_loss < earlier_loss * (1.0 - eps)
+
+
 def beats(a: Entry, b: Entry, round_block: int, params: ScoringParams) -> bool:
     """Does `a` win its comparison with `b`? The earlier model keeps the epsilon advantage."""
     if a.uid == b.uid:
         raise ValueError("a model is not compared with itself")
     earlier, later = (a, b) if a.order < b.order else (b, a)
-    eps = epsilon_for(earlier, round_block, params)
-    later_wins = later.loss < earlier.loss * (1.0 - eps)  # type: ignore[operator]
+    later_wins = later_commit_wins(later.loss, earlier.loss, earlier.block, round_block, params)  # type: ignore[arg-type]
     return a.uid == (later.uid if later_wins else earlier.uid)
 
 

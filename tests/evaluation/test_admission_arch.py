@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from flock_subnet.evaluation.admission import check_model_dir
-from flock_subnet.evaluation.admission_arch import (
-    ConfigError,
-    expected_parameters,
-    expected_tensors,
-    model_shape,
-)
+from flock_subnet.evaluation.admission_arch import ConfigError, expected_tensors, model_shape
 from flock_subnet.evaluation.safetensors_header import read_header
+from flock_subnet.models.params import parameter_count
 from flock_subnet.rules.competitions import LOCAL, QWEN_05B
 
 SIZES = dict(vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4)
@@ -51,8 +48,9 @@ def test_expected_tensors_match_what_transformers_saves(tmp_path, architecture, 
     config = json.loads((folder / "config.json").read_text())
     shape = model_shape(config, architecture)
     header = read_header(folder / "model.safetensors")
-    assert {t.name: t.shape for t in header.tensors} == expected_tensors(shape)
-    assert expected_parameters(shape) == header.parameters
+    expected = expected_tensors(shape)
+    assert {t.name: t.shape for t in header.tensors} == expected
+    assert parameter_count(shape) == header.parameters == sum(math.prod(dims) for dims in expected.values())
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])

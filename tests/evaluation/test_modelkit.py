@@ -11,10 +11,19 @@ from dataclasses import replace
 import pytest
 
 from flock_subnet.models.checkpoint import content_hash
+from flock_subnet.models.params import (
+    ConfigError,
+    forward_flops_per_token,
+    lora_parameter_count,
+    model_shape,
+    parameter_breakdown,
+    parameter_count,
+)
 from flock_subnet.models.tiny import (
     IM_END,
     IM_START,
     SPECIAL_TOKENS,
+    TINY_PRESETS,
     VOCAB_SIZE,
     ModelKitError,
     base_model_dir,
@@ -106,3 +115,62 @@ def test_hub_base_is_downloaded_at_the_pinned_revision(tmp_path, tiny_model_dir,
     files = reference_tokenizer_files(competition, tmp_path / "cache")
     assert files["tokenizer.json"] == (tiny_model_dir / "tokenizer.json").read_bytes()
     assert not list((tmp_path / "cache" / "hub" / "alice--base").glob(".*"))  # no half-built folders left
+
+
+# --- models.params: the one parameter count, checked against what transformers builds -------
+
+
+def _built_parameters(config) -> int:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("preset", sorted(TINY_PRESETS))
+def test_params_count_the_tiny_presets_as_transformers_builds_them(preset):
+    built = _built_parameters(TINY_PRESETS[preset].llama_config())
+    assert parameter_count(TINY_PRESETS[preset].shape()) == count_parameters(preset) == built
+
+
+QWEN2_SIZES = dict(vocab_size=320, hidden_size=64, intermediate_size=176, num_hidden_layers=3, num_attention_heads=8)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"num_key_value_heads": 2}, {"num_key_value_heads": 8, "tie_word_embeddings": True}, {"num_key_value_heads": 1}],
+)
+def test_params_count_a_qwen2_config_as_transformers_builds_it(overrides):
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    config = Qwen2Config(**QWEN2_SIZES, **overrides)
+    shape = model_shape({**config.to_dict(), "architectures": ["Qwen2ForCausalLM"]})
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    assert type(model).__name__ == "Qwen2ForCausalLM"
+    assert parameter_count(shape) == sum(p.numel() for p in model.parameters())
+    parts = parameter_breakdown(shape)
+    assert parts.attention == sum(p.numel() for n, p in model.named_parameters() if ".self_attn." in n)
+    assert parts.mlp == sum(p.numel() for n, p in model.named_parameters() if ".mlp." in n)
+    assert parts.norms == sum(p.numel() for n, p in model.named_parameters() if "norm" in n)
+    linears = [m for m in model.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert lora_parameter_count(shape, 8) == sum(8 * (m.in_features + m.out_features) for m in linears)
+    assert lora_parameter_count(shape, 8, ["q_proj", "v_proj"]) == 3 * 8 * ((64 + 64) + (64 + shape.kv_out))
+    with pytest.raises(ValueError, match="qkv"):
+        lora_parameter_count(shape, 8, ["qkv"])
+
+
+def test_forward_flops_count_every_matrix_product():
+    shape = TINY_PRESETS["micro"].shape()  # hidden 128, MLP 512, 2 layers, 4 heads of 32, vocab 4096
+    per_layer_weights = 4 * 128 * 128 + 3 * 128 * 512
+    assert forward_flops_per_token(shape, with_head=False) == 2 * 2 * per_layer_weights
+    assert forward_flops_per_token(shape, context=100, with_head=False) == 2 * (2 * per_layer_weights + 4 * 128 * 100)
+    assert forward_flops_per_token(shape) == 2 * 2 * per_layer_weights + 2 * 4096 * 128
+
+
+def test_model_shape_needs_a_named_architecture():
+    with pytest.raises(ConfigError, match="architectures"):
+        model_shape(dict(QWEN2_SIZES))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import yaml
 
+from flock_subnet.models.params import forward_flops_per_token, lora_parameter_count, model_shape, parameter_count
 from flock_subnet.ops.compute_budget import (
     GIB,
     QWEN25_05B,
     ROUND_ANSWER_TOKENS,
     eval_logit_bytes,
-    lora_parameter_count,
-    qwen2_parameter_count,
     state_bytes,
 )
 from flock_subnet.rules.competitions import get_competition
@@ -26,13 +25,23 @@ def test_parameter_counts_match_transformers():
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     assert type(model).__name__ == "Qwen2ForCausalLM"
-    assert sum(p.numel() for p in model.parameters()) == qwen2_parameter_count(small)
+    shape = model_shape(small)
+    assert sum(p.numel() for p in model.parameters()) == parameter_count(shape)
     # LoRA "all-linear": every linear layer of the decoder (not the output head), r x (in + out) each
     linears = [m for m in model.model.modules() if isinstance(m, torch.nn.Linear)]
-    assert sum(16 * (m.in_features + m.out_features) for m in linears) == lora_parameter_count(small, 16)
+    assert sum(16 * (m.in_features + m.out_features) for m in linears) == lora_parameter_count(shape, 16)
     # the published size of Qwen2.5-0.5B, and what peft reports for r=16 all-linear on it
-    assert qwen2_parameter_count(QWEN25_05B) == 494_032_768
-    assert lora_parameter_count(QWEN25_05B, 16) == 8_798_208
+    qwen = model_shape(QWEN25_05B)
+    assert parameter_count(qwen) == 494_032_768
+    assert lora_parameter_count(qwen, 16) == 8_798_208
+
+
+def test_min_compute_states_the_decoder_work_of_a_round():
+    # min_compute.yml: "One round costs about 2 x 358M x 19.5k = 14 TFLOP of decoder work per model"
+    decoder = forward_flops_per_token(model_shape(QWEN25_05B), with_head=False)
+    assert round(decoder / 2 / 1e6) == 358
+    assert round(decoder * 19_518 / 1e12) == 14
+    assert "2 x 358M x 19.5k = 14 TFLOP" in (ROOT / "min_compute.yml").read_text()
 
 
 def test_min_compute_states_the_arithmetic():

@@ -7,7 +7,7 @@
 Torch, transformers and peft are imported when training starts, not when this package is imported.
 """
 
-from flock_subnet.miner.training.config import TrainConfig, TrainingError, TrainResult
+from flock_subnet.miner.training.config import TrainConfig, TrainingError, TrainingInterrupted, TrainResult
 from flock_subnet.miner.training.trainer import train
 
-__all__ = ["TrainConfig", "TrainResult", "TrainingError", "train"]
+__all__ = ["TrainConfig", "TrainResult", "TrainingError", "TrainingInterrupted", "train"]

@@ -11,7 +11,7 @@ a killed run resume at exactly the batch where it stopped.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from flock_subnet.errors import FlockError
@@ -40,6 +40,43 @@ class BatchPlan:
 
     def __len__(self) -> int:
         return len(self.batches)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the next micro-batch comes from: batch `batch` of epoch `epoch`, whose plan is `plan`."""
+
+    epoch: int
+    batch: int
+    plan: BatchPlan
+
+    @property
+    def epoch_progress(self) -> float:
+        """Epochs read so far, fractional (2.5 = half-way through the third epoch)."""
+        return self.epoch + self.batch / len(self.plan)
+
+
+def draw_micro_batches(
+    cursor: Cursor, count: int, max_batches: int | None, plan_for_epoch: Callable[[int], BatchPlan]
+) -> tuple[tuple[tuple[int, ...], ...], Cursor]:
+    """The next `count` micro-batches (fewer when `max_batches` runs out) and the cursor after them.
+
+    Reading past an epoch's last batch moves on to the next epoch's plan, `plan_for_epoch(epoch)`.
+    `max_batches` caps `epoch * len(plan) + batch`, the micro-batches the epoch budget allows.
+    Nothing is changed: the caller keeps the returned cursor only if it trains on the batches.
+    """
+    epoch, batch, plan = cursor.epoch, cursor.batch, cursor.plan
+    chosen: list[tuple[int, ...]] = []
+    while len(chosen) < count:
+        if max_batches is not None and epoch * len(plan) + batch >= max_batches:
+            break
+        if batch >= len(plan):
+            epoch, batch = epoch + 1, 0
+            plan = plan_for_epoch(epoch)
+            continue
+        chosen.append(plan.batches[batch])
+        batch += 1
+    return tuple(chosen), Cursor(epoch, batch, plan)
 
 
 def _epoch_rng(seed: int, epoch: int) -> random.Random:

@@ -26,6 +26,14 @@ class TrainingError(FlockError):
     """A training run that cannot start or continue; the message says what to change."""
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGTERM or Ctrl-C stopped the run after step `step`, whose state is saved; `--resume` continues it."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(f"interrupted at step {step}; the state is saved, rerun with --resume to continue")
+        self.step = step
+
+
 @dataclass
 class TrainConfig:
     """Supervised fine-tuning of a competition's base model on chat samples (answer tokens only)."""
@@ -131,7 +139,7 @@ class TrainResult:
     seconds: float
     tokens_per_s: float
     resumed_from_step: int | None = None
-    stopped_by: str = "steps"  # steps | seconds | epochs
+    stopped_by: str = "steps"  # steps | seconds | epochs (a `stopping.StopReason` value)
     eval_loss: float | None = None
     checkpoint_dir: Path | None = None
     trainable_parameters: int = 0

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flock_subnet.miner.training.batching import BatchingError, bucket_batches
+from flock_subnet.miner.training.batching import BatchingError, BatchPlan, Cursor, bucket_batches, draw_micro_batches
 from flock_subnet.miner.training.schedule import learning_rate, progress_fraction
 
 
@@ -55,6 +55,30 @@ def test_bucketing_wastes_far_less_than_padding_to_the_longest():
 def test_a_sample_longer_than_the_budget_is_refused_with_advice():
     with pytest.raises(BatchingError, match="raise --batch-tokens to at least 300"):
         bucket_batches([10, 300], 256, seed=0)
+
+
+def _plans(sizes: dict[int, int]):
+    """Epoch -> a plan of `sizes[epoch]` one-sample batches numbered epoch * 100 + i."""
+    return lambda epoch: BatchPlan(tuple((epoch * 100 + i,) for i in range(sizes[epoch])), 1, 1)
+
+
+def test_drawing_crosses_into_the_next_epoch_and_changes_nothing():
+    plans = _plans({0: 3, 1: 2, 2: 4})
+    start = Cursor(0, 2, plans(0))
+    batches, after = draw_micro_batches(start, 3, None, plans)
+    assert batches == ((2,), (100,), (101,))
+    assert (after.epoch, after.batch) == (1, 2) and after.epoch_progress == 2.0
+    assert (start.epoch, start.batch) == (0, 2)  # the caller decides whether to move on
+    again, _ = draw_micro_batches(start, 3, None, plans)
+    assert again == batches
+
+
+def test_drawing_stops_where_the_epoch_budget_ends():
+    plans = _plans({0: 3, 1: 3})
+    partial, after = draw_micro_batches(Cursor(0, 2, plans(0)), 4, 4, plans)  # 1.33 epochs of 3 batches
+    assert partial == ((2,), (100,))
+    nothing, _ = draw_micro_batches(after, 4, 4, plans)
+    assert nothing == ()
 
 
 def test_schedule_warms_up_then_decays_to_the_floor():

@@ -113,6 +113,26 @@ def test_beats_refuses_self_comparison():
         scoring.beats(Entry(1, 5, 1.0), Entry(1, 5, 1.0), 10, PARAMS)
 
 
+def test_later_commit_wins_at_the_epsilon_boundary():
+    # incumbent committed at block 100, round at block 200: age 100, epsilon 0.0125
+    eps = scoring.epsilon(100, PARAMS.epsilon_start, PARAMS.epsilon_end, PARAMS.epsilon_decay_blocks)
+    boundary = 1.0 * (1.0 - eps)
+    assert not scoring.later_commit_wins(boundary, 1.0, 100, 200, PARAMS)  # exactly epsilon better: not enough
+    assert scoring.later_commit_wins(math.nextafter(boundary, 0.0), 1.0, 100, 200, PARAMS)
+    assert not scoring.later_commit_wins(1.0, 1.0, 100, 200, PARAMS)  # a tie keeps the incumbent
+
+
+@given(
+    st.floats(0.1, 10.0), st.floats(0.1, 10.0), st.integers(0, 1000), st.integers(1, 1000), st.integers(0, 2000)
+)
+def test_beats_is_later_commit_wins_for_every_pair(loss_a, loss_b, block_a, gap, round_offset):
+    earlier, later = Entry(1, block_a, loss_a), Entry(2, block_a + gap, loss_b)
+    round_block = block_a + round_offset
+    expected = scoring.later_commit_wins(loss_b, loss_a, block_a, round_block, PARAMS)
+    assert scoring.beats(later, earlier, round_block, PARAMS) is expected
+    assert scoring.beats(earlier, later, round_block, PARAMS) is not expected
+
+
 def test_win_rates_count_every_pair_once():
     entries = [Entry(1, 0, 1.0), Entry(2, 1000, 0.9), Entry(3, 1000, 0.95)]
     rates = scoring.win_rates(entries, 1000, PARAMS)
