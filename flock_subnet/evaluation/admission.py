@@ -15,8 +15,8 @@ load the model. Three stages, each usable on its own:
    at exactly the committed sha with a byte cap, then check the folder.
 
 Every problem the miner is to blame for becomes a reason in the report (all of them, where it is
-safe to keep looking); a failing hub (`fault == "hub"`) raises, so the caller retries later and
-the miner is not punished.
+safe to keep looking); a failing hub (`fault == Fault.VALIDATOR`) raises, so the caller retries
+later and the miner is not punished.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flock_subnet.errors import FlockError
+from flock_subnet.errors import Fault, FlockError
 from flock_subnet.evaluation import admission_weights
 from flock_subnet.evaluation.admission_config import (
     MAX_JSON_BYTES,
@@ -332,7 +332,7 @@ def admit_reference(
 ) -> AdmissionReport:
     """Fetch and check the model a miner committed; `dest` is emptied and receives the files.
 
-    Raises `HubError` with `fault == "hub"` when the hub fails (retry later, nobody is at fault).
+    Raises `HubError` with `fault == Fault.VALIDATOR` when the hub fails (retry later, no miner is at fault).
     A missing repo or revision, a private repo or oversized files come back as `ok=False`.
     """
     if reference.competition_id != competition.id:
@@ -342,7 +342,7 @@ def admit_reference(
     try:
         listing = hub.files(reference.repo_id, reference.revision)
     except HubError as exc:
-        if exc.fault == "hub":
+        if exc.fault == Fault.VALIDATOR:
             raise
         return AdmissionReport(False, [f"cannot list {reference.short}: {exc}"])
     reasons = check_remote_files(listing, competition)
@@ -361,7 +361,7 @@ def admit_reference(
             max_bytes=competition.max_bytes,
         )
     except HubError as exc:
-        if exc.fault == "hub":
+        if exc.fault == Fault.VALIDATOR:
             raise
         return AdmissionReport(False, [f"cannot download {reference.short}: {exc}"])
     return check_model_dir(

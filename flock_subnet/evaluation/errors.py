@@ -1,36 +1,33 @@
 """Evaluation faults, split by who is to blame.
 
-`ModelFault`: the miner's model is at fault (it cannot be loaded from its own files, its
-forward pass fails, or its loss is not finite): the validator scores it zero for the round.
-`EvaluatorFault`: the validator's side failed (timeout, out of memory, the worker died or was
-killed, the environment is broken): the validator retries later and never punishes the miner.
+`ModelFault` (`fault` is `Fault.MINER`): the miner's model is at fault (it cannot be loaded
+from its own files, its forward pass fails, or its loss is not finite): the validator scores it
+zero for the round. `EvaluatorFault` (`Fault.VALIDATOR`): the validator's side failed (timeout,
+out of memory, the worker died or was killed, the environment is broken): the validator retries
+later and never punishes the miner.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
-from flock_subnet.errors import FlockError
-
-Blame = Literal["miner", "validator"]
+from flock_subnet.errors import Fault, FlockError
 
 
 class EvaluationError(FlockError):
     """An evaluation did not produce a score; `fault` says whose fault it is."""
 
-    fault: Blame = "validator"
+    fault: Fault = Fault.VALIDATOR
 
 
 class ModelFault(EvaluationError):
     """The submitted model is broken: score it zero (the message says how it failed)."""
 
-    fault: Blame = "miner"
+    fault: Fault = Fault.MINER
 
 
 class EvaluatorFault(EvaluationError):
     """The evaluation itself failed (timeout, memory, dead worker): retry later; do not blame the miner."""
 
-    fault: Blame = "validator"
+    fault: Fault = Fault.VALIDATOR
 
 
 _MEMORY_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "std::bad_alloc")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from flock_subnet.evaluation.errors import EvaluatorFault, ModelFault
 from flock_subnet.evaluation.result import EvalResult
-from flock_subnet.evaluation.worker import STATUS_MODEL_FAULT, STATUS_OK
+from flock_subnet.evaluation.worker import WorkerStatus
 
 DEFAULT_TIMEOUT_S = 600.0
 _STDERR_TAIL = 2000
@@ -128,9 +128,9 @@ def _outcome(returncode: int, result_path: Path, stderr_path: Path) -> EvalResul
 def result_from_payload(payload: dict) -> EvalResult:
     """A worker's JSON answer as an `EvalResult`, or the fault it reports."""
     status = payload.get("status")
-    if status == STATUS_OK:
+    if status == WorkerStatus.OK:
         return EvalResult.from_dict(payload["result"])
     message = payload.get("error") or "no message"
-    if status == STATUS_MODEL_FAULT:
+    if status == WorkerStatus.MODEL_FAULT:
         raise ModelFault(message)
     raise EvaluatorFault(f"the evaluation failed on the validator's side: {message}")

@@ -25,7 +25,7 @@ from loguru import logger
 from flock_subnet.evaluation.errors import EvaluatorFault, ModelFault
 from flock_subnet.evaluation.result import EvalResult
 from flock_subnet.evaluation.sandbox import DEFAULT_TIMEOUT_S, _kill_group, _worker_env, result_from_payload
-from flock_subnet.evaluation.worker import uses_gpu
+from flock_subnet.evaluation.worker import WorkerStatus, uses_gpu
 
 START_TIMEOUT_S = 300.0
 
@@ -65,7 +65,7 @@ class WarmWorker:
         self._reply, self._buffer = read_fd, b""
         self.starts += 1
         ready = self._read_line(START_TIMEOUT_S, "starting the evaluation worker")
-        if ready.get("status") != "ready":
+        if ready.get("status") != WorkerStatus.READY:
             self._stop()
             result_from_payload(ready)  # raises the fault the worker reported
             raise EvaluatorFault(f"the evaluation worker did not start: {ready}")

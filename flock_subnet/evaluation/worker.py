@@ -4,7 +4,7 @@ It runs in its own process (started by `sandbox.evaluate_in_sandbox`), caps its 
 space before importing anything heavy, loads the model from disk itself, builds the round's
 hidden samples from the seed, evaluates, and writes one JSON object to the result file
 (atomically): `{"status": "ok", "result": {...}}`, or `{"status": "model_fault" |
-"evaluator_fault", "error": "..."}`. Nothing is pickled between the processes.
+"evaluator_fault", "error": "..."}` (`WorkerStatus`). Nothing is pickled between the processes.
 
 `--serve --reply-fd N` keeps one worker warm for many models (`warm.WarmWorker`): it reads one
 JSON job per line on stdin (the same fields as the flags) and answers each with one JSON line
@@ -18,11 +18,20 @@ import argparse
 import json
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 
-STATUS_OK = "ok"
-STATUS_MODEL_FAULT = "model_fault"
-STATUS_EVALUATOR_FAULT = "evaluator_fault"
+
+class WorkerStatus(str, Enum):
+    """The `status` of a worker's JSON answer; the value is what goes over the wire."""
+
+    READY = "ready"  # a serving worker has imported its stack and takes jobs
+    OK = "ok"
+    MODEL_FAULT = "model_fault"
+    EVALUATOR_FAULT = "evaluator_fault"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -98,7 +107,7 @@ def run(args: argparse.Namespace) -> dict:
     result = evaluate_loss(
         Path(args.model_dir), samples, competition, device=args.device, tokenizer_dir=args.tokenizer_dir
     )
-    return {"status": STATUS_OK, "result": result.to_dict()}
+    return {"status": WorkerStatus.OK.value, "result": result.to_dict()}
 
 
 def _exit_with_parent() -> None:
@@ -134,7 +143,7 @@ def serve(args: argparse.Namespace) -> int:
     except BaseException as exc:
         reply.write(json.dumps(_classify(exc)) + "\n")
         return 3
-    reply.write(json.dumps({"status": "ready"}) + "\n")
+    reply.write(json.dumps({"status": WorkerStatus.READY.value}) + "\n")
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -182,19 +191,19 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"cannot write the result file {result_path}: {exc}", file=sys.stderr)
         return 3
-    return 0 if payload["status"] == STATUS_OK else 1
+    return 0 if payload["status"] == WorkerStatus.OK else 1
 
 
 def _classify(exc: BaseException) -> dict:
-    status = STATUS_EVALUATOR_FAULT
+    status = WorkerStatus.EVALUATOR_FAULT
     try:
         from flock_subnet.evaluation.errors import ModelFault
 
         if isinstance(exc, ModelFault):
-            status = STATUS_MODEL_FAULT
+            status = WorkerStatus.MODEL_FAULT
     except BaseException:  # even importing failed (e.g. no memory): the evaluator's fault
         pass
-    return {"status": status, "error": f"{type(exc).__name__}: {exc}"[:4000]}
+    return {"status": status.value, "error": f"{type(exc).__name__}: {exc}"[:4000]}
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """The ModelHub port: publish and fetch checkpoints pinned to an exact revision.
 
 One adapter (`hub.huggingface.HuggingFaceHub`) serves both the public Hugging Face Hub and the
-project's local Hub-compatible server (`hub.server`); they differ only by endpoint.
+project's local Hub-compatible server (`kit.localhub`); they differ only by endpoint.
 
-Errors carry `fault`: `"miner"` when the miner's reference is at fault (repo or revision not
-found, private, too large) and `"hub"` when the hub itself failed (rate limit, 5xx, timeout),
-so a validator scores the first as zero and retries the second without punishing anyone.
+Errors carry `fault` (`flock_subnet.errors.Fault`): `Fault.MINER` when the miner's reference is
+at fault (repo or revision not found, private, too large) and `Fault.VALIDATOR` when the hub
+itself failed (rate limit, 5xx, timeout, a lying server): that failure is on the validator's side
+of the line, so a validator scores the first as zero and retries the second without punishing
+anyone. When the hub itself failed, the message says so.
 """
 
 from __future__ import annotations
@@ -14,47 +16,44 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from flock_subnet.errors import FlockError
-
-Fault = Literal["miner", "hub"]
+from flock_subnet.errors import Fault, FlockError
 
 
 class HubError(FlockError):
     """A hub operation failed."""
 
-    fault: Fault = "hub"
+    fault: Fault = Fault.VALIDATOR
 
 
 class RepoNotFound(HubError):
     """The repository does not exist, or is private and the token cannot see it."""
 
-    fault: Fault = "miner"
+    fault: Fault = Fault.MINER
 
 
 class RevisionNotFound(HubError):
     """The repository exists but not at that revision."""
 
-    fault: Fault = "miner"
+    fault: Fault = Fault.MINER
 
 
 class Unauthorized(HubError):
     """The token is missing, invalid, or may not write to this repository."""
 
-    fault: Fault = "miner"
+    fault: Fault = Fault.MINER
 
 
 class TooLarge(HubError):
     """The files at the revision exceed the byte budget."""
 
-    fault: Fault = "miner"
+    fault: Fault = Fault.MINER
 
 
 class RateLimited(HubError):
     """HTTP 429: retry after `retry_after` seconds."""
 
-    fault: Fault = "hub"
+    fault: Fault = Fault.VALIDATOR
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -64,13 +63,13 @@ class RateLimited(HubError):
 class HubUnavailable(HubError):
     """Connection failure, timeout or 5xx: retry later."""
 
-    fault: Fault = "hub"
+    fault: Fault = Fault.VALIDATOR
 
 
 class IntegrityError(HubError):
     """The hub served bytes (or metadata) that contradict its own listing: retry later, blame no miner."""
 
-    fault: Fault = "hub"
+    fault: Fault = Fault.VALIDATOR
 
 
 @dataclass(frozen=True)

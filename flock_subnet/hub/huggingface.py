@@ -6,7 +6,8 @@
   streams each file of exactly that commit, and refuses any file whose size or hash differs from
   the listing (`IntegrityError`): a validator never evaluates bytes the hub did not vouch for.
 - Client errors become the port's errors (`RepoNotFound`, `RevisionNotFound`, `Unauthorized`,
-  `RateLimited`, `HubUnavailable`, ...), whose `fault` tells a miner's fault from the hub's.
+  `RateLimited`, `HubUnavailable`, ...; see `hub.huggingface_errors`), whose `fault` tells a
+  miner's fault from a failure on the validator's side (the hub's).
 
 Process-wide client settings made on import, and why:
 - `HF_HUB_DISABLE_XET=1` unless set: with `hf-xet` installed and Xet enabled the client uploads
@@ -28,21 +29,13 @@ import hashlib  # noqa: E402
 import ipaddress  # noqa: E402
 import re  # noqa: E402
 import threading  # noqa: E402
-from collections.abc import Iterator, Sequence  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import httpx2  # noqa: E402
 from huggingface_hub import HfApi, constants, hf_hub_url  # noqa: E402
-from huggingface_hub.errors import (  # noqa: E402
-    GatedRepoError,
-    HfHubHTTPError,
-    HFValidationError,
-    OfflineModeIsEnabled,
-    RemoteEntryNotFoundError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
+from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled  # noqa: E402
 from huggingface_hub.utils import (  # noqa: E402
     build_hf_headers,
     disable_progress_bars,
@@ -52,19 +45,9 @@ from huggingface_hub.utils import (  # noqa: E402
 )
 
 from flock_subnet import __version__  # noqa: E402
-from flock_subnet.config import DEFAULT_HUB_ENDPOINT, progress_enabled
-from flock_subnet.hub.base import (  # noqa: E402
-    HubError,
-    HubUnavailable,
-    IntegrityError,
-    ModelHub,
-    RateLimited,
-    RemoteFile,
-    RepoNotFound,
-    RevisionNotFound,
-    TooLarge,
-    Unauthorized,
-)
+from flock_subnet.config import DEFAULT_HUB_ENDPOINT, progress_enabled  # noqa: E402
+from flock_subnet.hub.base import HubError, IntegrityError, ModelHub, RemoteFile, TooLarge  # noqa: E402
+from flock_subnet.hub.huggingface_errors import coded_error, hub_errors  # noqa: E402
 from flock_subnet.telemetry import progress_bar  # noqa: E402
 
 if os.environ.get("HF_HUB_DISABLE_XET", "").strip().lower() in {"1", "true", "yes", "on"}:
@@ -74,7 +57,6 @@ DEFAULT_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
 _CHUNK = 1 << 20
 _HEX40 = re.compile(r"[0-9a-f]{40}")
-INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
 
 
 # ----- the process-wide HTTP client ------------------------------------------------------------------
@@ -128,63 +110,6 @@ def install_http_client() -> None:
 
 
 install_http_client()
-
-
-# ----- errors --------------------------------------------------------------------------------------
-
-
-def _status_error(response: httpx2.Response, what: str) -> HubError:
-    status = response.status_code
-    detail = response.headers.get("X-Error-Message") or ""
-    said = f" ({detail})" if detail else ""
-    if status == 401 and detail == INVALID_CREDENTIALS:
-        error = Unauthorized(f"{what}: the hub does not accept our token; fix --hub.token / HF_TOKEN")
-        error.fault = "hub"  # our own credentials are wrong: no miner is to blame
-        return error
-    if status in (401, 403):
-        return Unauthorized(f"{what}: HTTP {status}{said}; check the token and that it may write to this namespace")
-    if status == 404:
-        return RepoNotFound(f"{what}: HTTP 404{said}; check the repo id")
-    if status == 413:
-        return TooLarge(f"{what}: HTTP 413{said}; the hub refused a body this large")
-    if status == 429:
-        retry_after = _retry_after(response)
-        wait = f"retry after {retry_after:g} s" if retry_after is not None else "retry later"
-        return RateLimited(f"{what}: rate limited by the hub (HTTP 429); {wait}", retry_after=retry_after)
-    if status == 408 or status >= 500:
-        return HubUnavailable(f"{what}: the hub failed (HTTP {status}){said}; retry later")
-    return HubError(f"{what}: HTTP {status}{said}")
-
-
-def _retry_after(response: httpx2.Response) -> float | None:
-    value = (response.headers.get("Retry-After") or "").strip()
-    try:
-        return max(float(value), 0.0) if value else None
-    except ValueError:
-        return None
-
-
-@contextmanager
-def hub_errors(what: str) -> Iterator[None]:
-    """Turn `huggingface_hub`/`httpx2` errors raised inside into the port's `HubError`s."""
-    try:
-        yield
-    except HubError:
-        raise
-    except RevisionNotFoundError as exc:
-        raise RevisionNotFound(f"{what}: no such revision; the commit may have been removed") from exc
-    except RemoteEntryNotFoundError as exc:
-        raise RevisionNotFound(f"{what}: a listed file is missing at that revision") from exc
-    except (RepositoryNotFoundError, GatedRepoError) as exc:
-        raise RepoNotFound(f"{what}: repository not found, or private to a token we do not have") from exc
-    except HfHubHTTPError as exc:
-        raise _status_error(exc.response, what) from exc
-    except HFValidationError as exc:
-        raise RepoNotFound(f"{what}: invalid repo id or revision ({exc})") from exc
-    except OfflineModeIsEnabled as exc:
-        raise HubUnavailable(f"{what}: {exc}") from exc
-    except (httpx2.TimeoutException, httpx2.TransportError) as exc:
-        raise HubUnavailable(f"{what}: cannot reach the hub ({type(exc).__name__}: {exc}); retry later") from exc
 
 
 # ----- the adapter ---------------------------------------------------------------------------------
@@ -344,7 +269,7 @@ class HuggingFaceHub(ModelHub):
                 with get_session().stream("GET", url, headers=headers, timeout=timeout) as response:
                     if response.status_code >= 400:
                         response.read()
-                        raise _coded_error(response, what)
+                        raise coded_error(response, what)
                     served = response.headers.get("X-Repo-Commit")
                     if served is not None and served != sha:
                         raise IntegrityError(f"{what}: the hub served commit {served} instead of {sha}")
@@ -361,29 +286,18 @@ class HuggingFaceHub(ModelHub):
             if received != remote.size:
                 raise IntegrityError(f"{what}: got {received} bytes, the hub listed {remote.size}")
             if remote.sha256 is not None and digest.hexdigest() != remote.sha256:
-                raise IntegrityError(f"{what}: sha256 {digest.hexdigest()} differs from the listed {remote.sha256}")
+                raise IntegrityError(f"{what}: sha256 {digest.hexdigest()} differs from the {remote.sha256} the hub listed")
             if blob is not None and remote.blob_id and blob.hexdigest() != remote.blob_id:
-                raise IntegrityError(f"{what}: git blob id {blob.hexdigest()} differs from the listed {remote.blob_id}")
+                raise IntegrityError(f"{what}: git blob id {blob.hexdigest()} differs from the {remote.blob_id} the hub listed")
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
 
 
-def _coded_error(response: httpx2.Response, what: str) -> HubError:
-    code = response.headers.get("X-Error-Code")
-    if code == "RevisionNotFound":
-        return RevisionNotFound(f"{what}: no such revision; the commit may have been removed")
-    if code == "EntryNotFound":
-        return RevisionNotFound(f"{what}: a listed file is missing at that revision")
-    if code in ("RepoNotFound", "GatedRepo"):
-        return RepoNotFound(f"{what}: repository not found, or private to a token we do not have")
-    return _status_error(response, what)
-
-
 def _check_relative(name: str, repo_id: str) -> None:
     parts = name.replace("\\", "/").split("/")
     if name.startswith("/") or any(p in ("", ".", "..") for p in parts) or ":" in parts[0]:
-        raise IntegrityError(f"{repo_id} lists an unsafe file name {name!r}; refusing to write it")
+        raise IntegrityError(f"the hub lists an unsafe file name {name!r} in {repo_id}; refusing to write it")
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from loguru import logger
 
 from flock_subnet.chain.base import Chain, ChainErrorCode, Wallet
 from flock_subnet.config import resolve_cache_dir
-from flock_subnet.errors import FlockError
+from flock_subnet.errors import Fault, FlockError
 from flock_subnet.hub.base import HubError, ModelHub, RepoNotFound
 from flock_subnet.models import checkpoint
 from flock_subnet.rules import protocol
@@ -239,7 +239,7 @@ def _upload_private(hub: ModelHub, model_dir: Path, repo_id: str) -> str:
             _stage_model_files(model_dir, Path(tmp))
             return hub.upload(tmp, repo_id, private=True, message="Submit model")
     except HubError as exc:
-        if exc.fault == "hub":
+        if exc.fault == Fault.VALIDATOR:
             raise SubmitError(f"the hub failed during the upload ({exc}); nothing was committed; retry later") from exc
         raise SubmitError(
             f"the hub refused the upload to {repo_id} ({exc}); check that your token (--hub.token or HF_TOKEN) "
@@ -284,7 +284,7 @@ def _publish(hub: ModelHub, repo_id: str, attempts: int = 3) -> None:
             hub.set_private(repo_id, False)
             return
         except HubError as exc:
-            if exc.fault != "hub" or attempt == attempts - 1:
+            if exc.fault != Fault.VALIDATOR or attempt == attempts - 1:
                 raise SubmitError(
                     f"the model is committed but {repo_id} is still private ({exc}); validators cannot download it "
                     "until you make the repository public on the hub"

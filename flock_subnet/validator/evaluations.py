@@ -19,12 +19,15 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
+from flock_subnet.errors import Fault
+from flock_subnet.evaluation.errors import ModelFault
+from flock_subnet.evaluation.warm import WarmWorker
 from flock_subnet.rules.competitions import Competition
 from flock_subnet.telemetry import progress
 from flock_subnet.validator.faults import Backoff, is_validator_fault, retry
 from flock_subnet.validator.models import Admission, ModelStore
 from flock_subnet.validator.plan import Submission
-from flock_subnet.validator.report import CACHED, EVALUATED, HELD, MINER_FAULT
+from flock_subnet.validator.report import EvalStatus
 from flock_subnet.validator.state import EvalRecord, ValidatorState
 
 
@@ -32,7 +35,7 @@ from flock_subnet.validator.state import EvalRecord, ValidatorState
 class Outcome:
     """What evaluation decided for one uid this round."""
 
-    status: str  # EVALUATED, CACHED, MINER_FAULT or HELD
+    status: EvalStatus
     loss: float | None = None
     content_hash: str | None = None
     detail: str = ""
@@ -77,13 +80,11 @@ class RoundEvaluator:
         self.backoff = backoff
         self._sleep = sleep
         self.on_progress: Callable[[], None] | None = None  # called before each model (a heartbeat)
-        self._worker = None  # one warm sandbox worker for all models (see evaluation.warm)
+        self._worker: WarmWorker | None = None  # one warm sandbox worker for all models
 
     @property
-    def worker(self):
+    def worker(self) -> WarmWorker:
         if self._worker is None:
-            from flock_subnet.evaluation import WarmWorker
-
             self._worker = WarmWorker(memory_limit_mb=self.memory_limit_mb)
         return self._worker
 
@@ -98,12 +99,10 @@ class RoundEvaluator:
         if record is None:
             return None
         if record.loss is None:
-            return Outcome(MINER_FAULT, None, admission.content_hash, f"model failed: {record.fault}")
-        return Outcome(CACHED, record.loss, admission.content_hash)
+            return Outcome(EvalStatus.MINER_FAULT, None, admission.content_hash, f"model failed: {record.fault}")
+        return Outcome(EvalStatus.CACHED, record.loss, admission.content_hash)
 
     def _evaluate(self, sub: Submission, admission: Admission, round_block: int, seed: int) -> Outcome:
-        from flock_subnet.evaluation.errors import ModelFault
-
         competition_id = sub.competition_id
         content_hash = admission.content_hash
         assert competition_id is not None and content_hash is not None and admission.model_dir is not None
@@ -119,14 +118,14 @@ class RoundEvaluator:
             )
         except ModelFault as exc:
             self.state.put_eval(EvalRecord(content_hash, competition_id, round_block, seed, None, fault=str(exc)))
-            return Outcome(MINER_FAULT, None, content_hash, f"model failed: {exc}")
+            return Outcome(EvalStatus.MINER_FAULT, None, content_hash, f"model failed: {exc}")
         except Exception as exc:
             if not is_validator_fault(exc):
                 logger.exception("evaluation of uid {} failed unexpectedly; holding its score", sub.uid)
-            return Outcome(HELD, None, content_hash, f"evaluation failed on our side: {exc}")
+            return Outcome(EvalStatus.HELD, None, content_hash, f"evaluation failed on our side: {exc}")
         if not math.isfinite(result.loss):
             self.state.put_eval(EvalRecord(content_hash, competition_id, round_block, seed, None, fault="non-finite loss"))
-            return Outcome(MINER_FAULT, None, content_hash, "model failed: non-finite loss")
+            return Outcome(EvalStatus.MINER_FAULT, None, content_hash, "model failed: non-finite loss")
         self.state.put_eval(
             EvalRecord(
                 content_hash, competition_id, round_block, seed, float(result.loss),
@@ -135,7 +134,7 @@ class RoundEvaluator:
             )
         )
         logger.info("uid {} loss {:.4f} ({:.1f}s)", sub.uid, result.loss, result.seconds)
-        return Outcome(EVALUATED, float(result.loss), content_hash)
+        return Outcome(EvalStatus.EVALUATED, float(result.loss), content_hash)
 
     def run(self, submissions: list[Submission], rounds: Mapping[str, tuple[int, int]]) -> tuple[dict[int, Outcome], EvaluationStats]:
         """Outcomes for `submissions` (all eligible); `rounds` maps competition id -> (round block, seed)."""
@@ -147,7 +146,7 @@ class RoundEvaluator:
             round_block = rounds[sub.competition_id][0]
             cached = self.models.cached(sub)
             if cached is not None and not cached.ok:
-                outcomes[sub.uid] = Outcome(MINER_FAULT, None, cached.content_hash, "refused: " + "; ".join(cached.reasons))
+                outcomes[sub.uid] = Outcome(EvalStatus.MINER_FAULT, None, cached.content_hash, "refused: " + "; ".join(cached.reasons))
                 continue
             if cached is not None:
                 hit = self._from_cache(cached, sub.competition_id, round_block)
@@ -170,11 +169,11 @@ class RoundEvaluator:
                 round_block, seed = rounds[sub.competition_id]
                 if admission is None:
                     admission = futures[sub.uid].result()
-                    if admission.fault == "validator":
-                        outcomes[sub.uid] = Outcome(HELD, None, None, "download failed on our side: " + "; ".join(admission.reasons))
+                    if admission.fault == Fault.VALIDATOR:
+                        outcomes[sub.uid] = Outcome(EvalStatus.HELD, None, None, "download failed on our side: " + "; ".join(admission.reasons))
                         continue
                     if not admission.ok:
-                        outcomes[sub.uid] = Outcome(MINER_FAULT, None, admission.content_hash, "refused: " + "; ".join(admission.reasons))
+                        outcomes[sub.uid] = Outcome(EvalStatus.MINER_FAULT, None, admission.content_hash, "refused: " + "; ".join(admission.reasons))
                         continue
                 hit = self._from_cache(admission, sub.competition_id, round_block)
                 if hit is not None:  # a byte-identical model was evaluated earlier this round
@@ -183,11 +182,11 @@ class RoundEvaluator:
                 started = time.monotonic()
                 outcome = self._evaluate(sub, admission, round_block, seed)
                 outcomes[sub.uid] = outcome
-                if outcome.status == EVALUATED:
+                if outcome.status == EvalStatus.EVALUATED:
                     stats.seconds.append(time.monotonic() - started)
         finally:
             for future in futures.values():
                 future.cancel()
         stats.evaluated = len(stats.seconds)
-        stats.cached = sum(1 for o in outcomes.values() if o.status == CACHED)
+        stats.cached = sum(1 for o in outcomes.values() if o.status == EvalStatus.CACHED)
         return outcomes, stats

@@ -1,4 +1,4 @@
-"""Whose fault is it, and retrying with backoff when it is ours.
+"""Whose fault is it (`flock_subnet.errors.Fault`), and retrying with backoff when it is ours.
 
 A *miner fault* (bad files, wrong hash, a model that crashes or yields a non-finite loss)
 scores that miner zero for the round. A *validator fault* (the hub's 429/5xx, a chain
@@ -18,7 +18,8 @@ from typing import TypeVar
 from loguru import logger
 
 from flock_subnet.chain.base import ChainUnavailable
-from flock_subnet.errors import FlockError
+from flock_subnet.errors import Fault, FlockError
+from flock_subnet.evaluation.errors import EvaluatorFault
 from flock_subnet.hub.base import HubError
 
 T = TypeVar("T")
@@ -31,14 +32,8 @@ class ValidatorFault(FlockError):
 def is_validator_fault(exc: BaseException) -> bool:
     """True for failures the validator must retry rather than blame on a miner."""
     if isinstance(exc, HubError):
-        return exc.fault == "hub"
-    if isinstance(exc, (ChainUnavailable, ValidatorFault, TimeoutError, ConnectionError, MemoryError)):
-        return True
-    try:
-        from flock_subnet.evaluation.errors import EvaluatorFault
-    except ImportError:  # pragma: no cover - evaluation package absent
-        return False
-    return isinstance(exc, EvaluatorFault)
+        return exc.fault == Fault.VALIDATOR
+    return isinstance(exc, (ChainUnavailable, ValidatorFault, EvaluatorFault, TimeoutError, ConnectionError, MemoryError))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from typing import Any
 
 from loguru import logger
 
+from flock_subnet.errors import Fault
+from flock_subnet.evaluation.admission import admit_reference
 from flock_subnet.hub.base import ModelHub
 from flock_subnet.rules.competitions import Competition
 from flock_subnet.telemetry import progress_bar
@@ -29,8 +31,8 @@ from flock_subnet.validator.state import AdmissionRecord, ValidatorState
 class Admission:
     """The outcome of admitting one submission.
 
-    `fault` is "miner" (refused: scores zero), "validator" (the hub kept failing: hold the
-    miner's score) or None (admitted; `model_dir` holds the verified files, unless `cached`
+    `fault` is `Fault.MINER` (refused: scores zero), `Fault.VALIDATOR` (the hub kept failing:
+    hold the miner's score) or None (admitted; `model_dir` holds the verified files, unless `cached`
     and the files were already cleaned up).
     """
 
@@ -39,7 +41,7 @@ class Admission:
     content_hash: str | None = None
     model_dir: Path | None = None
     cached: bool = False
-    fault: str | None = None
+    fault: Fault | None = None
 
     @property
     def has_files(self) -> bool:
@@ -98,13 +100,11 @@ class ModelStore:
             content_hash=record.content_hash,
             model_dir=Path(record.model_dir) if record.model_dir else None,
             cached=True,
-            fault=None if record.ok else "miner",
+            fault=None if record.ok else Fault.MINER,
         )
 
     def admit(self, submission: Submission, competition: Competition) -> Admission:
         """Download and verify now (retrying hub faults); the outcome is stored unless the hub failed."""
-        from flock_subnet.evaluation.admission import admit_reference
-
         assert submission.reference is not None and submission.commitment is not None
         dest = self.model_dir(submission)
         reference_files = self._reference_files(competition) if self._reference_files else None
@@ -124,7 +124,7 @@ class ModelStore:
             if not is_validator_fault(exc):
                 logger.exception("{} failed unexpectedly; holding the miner's score", what)
             shutil.rmtree(dest, ignore_errors=True)
-            return Admission(False, [f"{type(exc).__name__}: {exc}"], fault="validator")
+            return Admission(False, [f"{type(exc).__name__}: {exc}"], fault=Fault.VALIDATOR)
         finally:
             self.downloads += 1
         if not report.ok:
@@ -149,7 +149,7 @@ class ModelStore:
             reasons=list(report.reasons),
             content_hash=report.content_hash,
             model_dir=dest if report.ok else None,
-            fault=None if report.ok else "miner",
+            fault=None if report.ok else Fault.MINER,
         )
 
     def prefetch(self, jobs: list[tuple[Submission, Competition]]) -> dict[int, Future[Admission]]:

@@ -11,17 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 
 from flock_subnet.chain.base import CommitmentRecord, Metagraph
 from flock_subnet.rules import protocol
 from flock_subnet.rules.competitions import Competition
 
-# Submission statuses decided at planning time.
-ELIGIBLE = "eligible"
-PENDING = "pending"  # committed too recently for this round: sits out, keeps its EMA
-MALFORMED = "malformed"  # not a valid commitment: a miner fault, scores zero
-NO_COMMITMENT = "no_commitment"  # scores zero
-UNKNOWN_COMPETITION = "unknown_competition"  # scores zero
+
+class PlanStatus(str, Enum):
+    """What a uid's commitment is for this round, decided at planning time (the value is what is stored)."""
+
+    ELIGIBLE = "eligible"
+    PENDING = "pending"  # committed too recently for this round: sits out, keeps its EMA
+    MALFORMED = "malformed"  # not a valid commitment: a miner fault, scores zero
+    NO_COMMITMENT = "no_commitment"  # scores zero
+    UNKNOWN_COMPETITION = "unknown_competition"  # scores zero
+
+    def __str__(self) -> str:
+        return self.value
 
 
 def round_start(block: int, round_length: int) -> int:
@@ -41,7 +48,7 @@ class Submission:
 
     uid: int
     hotkey: str
-    status: str
+    status: PlanStatus
     commit_block: int | None = None
     commitment: str | None = None  # the raw commitment text
     reference: protocol.ModelReference | None = None
@@ -69,19 +76,19 @@ def plan_submissions(
     for neuron in metagraph.neurons:
         record = commitments.get(neuron.hotkey)
         if record is None:
-            plans.append(Submission(neuron.uid, neuron.hotkey, NO_COMMITMENT, detail="no commitment on chain"))
+            plans.append(Submission(neuron.uid, neuron.hotkey, PlanStatus.NO_COMMITMENT, detail="no commitment on chain"))
             continue
         base = dict(uid=neuron.uid, hotkey=neuron.hotkey, commit_block=record.block, commitment=record.data)
         try:
             reference = protocol.decode(record.data)
         except protocol.ProtocolError as exc:
-            plans.append(Submission(status=MALFORMED, detail=str(exc), **base))
+            plans.append(Submission(status=PlanStatus.MALFORMED, detail=str(exc), **base))
             continue
         competition = competitions.get(reference.competition_id)
         if competition is None:
             plans.append(
                 Submission(
-                    status=UNKNOWN_COMPETITION,
+                    status=PlanStatus.UNKNOWN_COMPETITION,
                     reference=reference,
                     competition_id=reference.competition_id,
                     detail=f"competition {reference.competition_id!r} is not scored by this validator",
@@ -91,9 +98,9 @@ def plan_submissions(
             continue
         round_block = round_blocks[competition.id]
         if is_eligible(record.block, round_block, competition.eval_delay_blocks):
-            status, detail = ELIGIBLE, ""
+            status, detail = PlanStatus.ELIGIBLE, ""
         else:
-            status = PENDING
+            status = PlanStatus.PENDING
             detail = (
                 f"committed at block {record.block}, after {round_block - competition.eval_delay_blocks} "
                 f"(round {round_block} minus the {competition.eval_delay_blocks}-block eval delay); "

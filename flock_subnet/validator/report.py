@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from typing import Any
 
 from flock_subnet.telemetry import WandbRun
+from flock_subnet.validator.plan import PlanStatus
 
-# Per-uid outcome statuses (besides the planning statuses in `validation.plan`).
-EVALUATED = "evaluated"  # evaluated this round
-CACHED = "cached"  # this round's result was already in the state (a restart, or a byte-identical model)
-MINER_FAULT = "miner_fault"  # refused at admission or its model failed: scores zero
-HELD = "held"  # a validator fault: the miner keeps its previous score
+
+class EvalStatus(str, Enum):
+    """What evaluation decided for an eligible uid (besides the planning statuses, `plan.PlanStatus`).
+
+    The value is what the state file, the JSON report and W&B hold.
+    """
+
+    EVALUATED = "evaluated"  # evaluated this round
+    CACHED = "cached"  # this round's result was already in the state (a restart, or a byte-identical model)
+    MINER_FAULT = "miner_fault"  # refused at admission or its model failed: scores zero
+    HELD = "held"  # a validator fault: the miner keeps its previous score
+
+    def __str__(self) -> str:
+        return self.value
+
+
+UidStatus = PlanStatus | EvalStatus
 
 
 @dataclass
@@ -21,7 +35,7 @@ class UidReport:
 
     uid: int
     hotkey: str
-    status: str
+    status: UidStatus
     competition_id: str | None = None
     model: str | None = None  # repo@revision
     commit_block: int | None = None
@@ -76,7 +90,7 @@ class RoundReport:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["uids"] = {str(uid): value for uid, value in data["uids"].items()}
+        data["uids"] = {str(uid): {**value, "status": self.uids[uid].status.value} for uid, value in data["uids"].items()}
         data["weights"] = {str(uid): value for uid, value in data["weights"].items()}
         data["round_block"] = self.round_block
         data["seed"] = self.seed
@@ -103,7 +117,7 @@ class RoundReport:
             payload[f"{prefix}/weight"] = u.weight
             payload[f"{prefix}/ema"] = u.ema
             payload[f"{prefix}/epsilon_adv"] = u.epsilon
-            payload[f"{prefix}/status"] = u.status
+            payload[f"{prefix}/status"] = u.status.value
             if u.model:
                 payload[f"{prefix}/model"] = u.model
         return payload
@@ -123,7 +137,7 @@ class RoundReport:
             loss = "-" if u.loss is None else f"{u.loss:.4f}" + ("*" if u.stale_loss else "")
             note = u.detail if len(u.detail) <= 60 else u.detail[:57] + "..."
             table.add_row(
-                str(u.uid), u.status, u.model or "-", loss, f"{u.win_rate:.2f}", f"{u.ema:.3f}", f"{u.weight:.3f}", note
+                str(u.uid), u.status.value, u.model or "-", loss, f"{u.win_rate:.2f}", f"{u.ema:.3f}", f"{u.weight:.3f}", note
             )
         table.caption = ("weights set" if self.weights_set else f"weights not set: {self.weights_message}")
         return table

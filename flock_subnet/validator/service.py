@@ -1,21 +1,27 @@
 """The validator service: block-based rounds that turn miners' models into weights on chain.
 
-One round (`Validator.run_round`), the same on every validator:
+One round (`Validator.run_round`), the same on every validator, is a pipeline of small steps
+passing the data of `validator.pipeline` along:
 
-1. For each competition the round starts at `r`, the genesis-aligned multiple of its
-   `round_length_blocks` at or below the current block; seed = `data.round_seed(hash of r)`.
-2. Read the metagraph and commitments; plan each uid (`validation.plan`): eligible if committed
-   at or before `r - eval_delay_blocks`, pending if later, malformed (miner fault), or nothing.
-3. Admit new or changed references (`validation.models`, downloads prefetched in a thread pool
-   while the main thread evaluates), then evaluate every eligible model, new ones first, in the
-   sandboxed worker. Results are cached per (content hash, round): a restart never re-evaluates.
-4. Scores -> clone filter -> epsilon win rates -> round weights -> EMA -> reward shares ->
-   normalised weights (`scoring`), persisted in one transaction with the round's outcome.
-5. Set weights when the rate limit allows (`validation.weights`), log to W&B, and delete model
-   folders no commitment refers to.
+1. plan -> `RoundPlan`: for each competition the round starts at `r`, the genesis-aligned
+   multiple of its `round_length_blocks` at or below the current block; seed =
+   `rules.data.round_seed(hash of r)`. Read the metagraph and commitments and plan each uid
+   (`validator.plan`): eligible if committed at or before `r - eval_delay_blocks`, pending if
+   later, malformed (a miner fault), or nothing.
+2. admit + evaluate -> `EvaluatedRound`: admit new or changed references (`validator.models`,
+   downloads prefetched in a thread pool while the main thread evaluates), then evaluate every
+   eligible model, new ones first, in the sandboxed worker (`validator.evaluations`). Results
+   are cached per (content hash, round): a restart never re-evaluates.
+3. score -> `ScoredRound`: the held/zero decision (`validator.verdict`), then losses -> clone
+   filter -> epsilon win rates -> round weights -> EMA -> reward shares -> normalised weights
+   (`rules.scoring`).
+4. persist: the round's outcome, the EMAs and the fault log in one transaction.
+5. set weights when the rate limit allows (`validator.weights`), and delete model folders no
+   commitment refers to.
+6. report -> `RoundReport`, logged to W&B.
 
 Miner faults score zero; validator faults are retried with backoff and hold the miner's score
-(`validation.faults`). `run()` repeats rounds as blocks pass.
+(`validator.faults`). `run()` repeats rounds as blocks pass.
 """
 
 from __future__ import annotations
@@ -32,15 +38,20 @@ from loguru import logger
 from flock_subnet import SPEC_VERSION
 from flock_subnet.chain.base import Chain, Metagraph, Wallet
 from flock_subnet.config import WandbSettings
+from flock_subnet.errors import Fault
+from flock_subnet.evaluation.admission import load_reference_files
 from flock_subnet.hub.base import ModelHub
+from flock_subnet.ops.heartbeat import Heartbeat
 from flock_subnet.rules import scoring
 from flock_subnet.rules.competitions import Competition, get_competition
+from flock_subnet.rules.data import round_seed
 from flock_subnet.telemetry import WandbRun, start_wandb_run
 from flock_subnet.validator import plan as planning
-from flock_subnet.validator.evaluations import Outcome, RoundEvaluator
+from flock_subnet.validator.evaluations import RoundEvaluator
 from flock_subnet.validator.faults import Backoff, ValidatorFault, is_validator_fault, retry
 from flock_subnet.validator.models import ModelStore
-from flock_subnet.validator.report import HELD, MINER_FAULT, CompetitionRound, RoundReport, UidReport
+from flock_subnet.validator.pipeline import EvaluatedRound, RoundPlan, ScoredRound, round_faults, score_round
+from flock_subnet.validator.report import CompetitionRound, EvalStatus, RoundReport
 from flock_subnet.validator.state import ValidatorState
 from flock_subnet.validator.weights import WeightOutcome, WeightSetter
 
@@ -125,8 +136,6 @@ class Validator:
     def _reference_files_for(self, competition: Competition) -> Mapping[str, bytes]:
         with self._reference_lock:
             if competition.id not in self._reference_files:
-                from flock_subnet.evaluation.admission import load_reference_files
-
                 cache_dir = self.config.cache_dir or self.workdir / "base"
                 self._reference_files[competition.id] = load_reference_files(competition, cache_dir, self.hub)
             return self._reference_files[competition.id]
@@ -164,165 +173,129 @@ class Validator:
         """Run every competition whose current round is not finished yet, then try to set weights."""
         started = time.monotonic()
         block = self._chain(self.chain.block, "reading the block")
-        report = RoundReport(block=block)
         due = self.due_rounds(block)
         if not due:
-            report.weights_message = self._set_pending_weights(report, None)
-            report.seconds = time.monotonic() - started
-            return report
-        from flock_subnet.rules.data import round_seed
+            weights = self._set_weights(None)
+            return RoundReport(block, weights_set=weights.set, weights_message=weights.message,
+                               seconds=time.monotonic() - started)
+        plan = self._plan(block, due)
+        evaluated = self._evaluate(plan)
+        scored = self._score(plan, evaluated)
+        self._persist(plan, evaluated, scored)
+        weights = self._set_weights(plan.metagraph)
+        self._tidy(plan)
+        return self._report(plan, evaluated, scored, weights, started)
 
+    def _plan(self, block: int, due: Mapping[str, int]) -> RoundPlan:
+        """Seed the due rounds, read the metagraph and commitments, and plan every uid."""
         metagraph = self._chain(lambda: self.chain.metagraph(self.netuid), "reading the metagraph")
         commitments = self._chain(lambda: self.chain.commitments(self.netuid), "reading commitments")
         rounds: dict[str, tuple[int, int]] = {}
         for competition_id, r in due.items():
-            block_hash = self._chain(lambda r=r: self.chain.block_hash(r), f"reading the hash of block {r}")
-            seed = round_seed(block_hash)
+            seed = round_seed(self._chain(lambda r=r: self.chain.block_hash(r), f"reading the hash of block {r}"))
             rounds[competition_id] = (r, seed)
             self.state.start_round(competition_id, r, seed)
-            report.rounds.append(CompetitionRound(competition_id, r, seed))
             logger.info("round {} of {} (seed {}) at block {}", r, competition_id, seed, block)
-        hotkeys = {n.uid: n.hotkey for n in metagraph.neurons}
-        reset = self.state.reset_changed_hotkeys(hotkeys)
+        reset = self.state.reset_changed_hotkeys({n.uid: n.hotkey for n in metagraph.neurons})
         if reset:
             logger.info("uids {} changed hands; their scores start from zero", reset)
-        all_rounds = {c: planning.round_start(block, comp.round_length_blocks) for c, comp in self.competitions.items()}
-        plans = planning.plan_submissions(metagraph, commitments, self.competitions, all_rounds)
-        eligible = [p for p in plans if p.status == planning.ELIGIBLE and p.competition_id in rounds]
-        for p in plans:
-            if p.status == planning.PENDING and p.competition_id in rounds:
-                logger.info("uid {} {} waits: {}", p.uid, p.reference.short, p.detail)  # type: ignore[union-attr]
+        current = {c: planning.round_start(block, comp.round_length_blocks) for c, comp in self.competitions.items()}
+        plan = RoundPlan(block, rounds, metagraph, planning.plan_submissions(metagraph, commitments, self.competitions, current))
+        for p in plan.pending:
+            logger.info("uid {} {} waits: {}", p.uid, p.reference.short, p.detail)  # type: ignore[union-attr]
+        return plan
+
+    def _evaluate(self, plan: RoundPlan) -> EvaluatedRound:
+        """Admit and evaluate every eligible submission (cached results first)."""
         downloads_before = self.models.downloads
-        outcomes, stats = self.evaluator.run(eligible, rounds)
-        report.evaluations_run, report.evaluations_cached = stats.evaluated, stats.cached
-        report.timings.update(stats.timings())
+        outcomes, stats = self.evaluator.run(plan.eligible, plan.rounds)
+        return EvaluatedRound(outcomes, stats, self.models.downloads - downloads_before)
 
-        new_ema: dict[str, dict[int, float]] = {}
-        scored: dict[str, scoring.CompetitionScores] = {}
-        stale: set[int] = set()
-        for competition_id, (r, _seed) in rounds.items():
-            competition = self.competitions[competition_id]
-            entries, held = [], []
-            for p in plans:
-                if p.competition_id != competition_id:
-                    continue
-                if p.status == planning.PENDING:
-                    held.append(p.uid)
-                if p.status != planning.ELIGIBLE:
-                    continue
-                outcome = outcomes[p.uid]
-                loss = outcome.loss
-                if outcome.status == HELD:
-                    loss = self.state.last_loss(outcome.content_hash, competition_id, r) if outcome.content_hash else None
-                    if loss is None:
-                        held.append(p.uid)
-                        continue
-                    stale.add(p.uid)
-                entries.append(scoring.Entry(p.uid, p.commit_block, loss, outcome.content_hash))  # type: ignore[arg-type]
-            params = scoring.ScoringParams.from_competition(competition)
-            scored[competition_id] = scoring.score_competition(entries, params, r, self.state.ema(competition_id), held)
-            new_ema[competition_id] = scored[competition_id].ema
-            for cr in report.rounds:
-                if cr.competition_id == competition_id:
-                    cr.winner = scored[competition_id].round_winner
+    def _score(self, plan: RoundPlan, evaluated: EvaluatedRound) -> ScoredRound:
+        """Read the EMAs and earlier losses the scoring needs, and score the round."""
+        emas = {c: self.state.ema(c) for c in self.competitions}
+        last_losses: dict[str, dict[str, float]] = {c: {} for c in plan.rounds}
+        for sub in plan.eligible:
+            outcome = evaluated.outcomes[sub.uid]
+            if outcome.status == EvalStatus.HELD and outcome.content_hash and sub.competition_id is not None:
+                loss = self.state.last_loss(outcome.content_hash, sub.competition_id, plan.round_block(sub.competition_id))
+                if loss is not None:
+                    last_losses[sub.competition_id][outcome.content_hash] = loss
+        return score_round(plan, evaluated.outcomes, self.competitions, emas, last_losses)
 
-        emas = {c: new_ema[c] if c in new_ema else self.state.ema(c) for c in self.competitions}
-        shares = {c: comp.reward_share for c, comp in self.competitions.items()}
-        final = scoring.combine_competitions(emas, shares)
-        report.weights = {uid: w for uid, w in zip(range(metagraph.n), scoring.weight_vector(final, metagraph.n))}
-        self._fill_uids(report, plans, outcomes, scored, stale)
-        with self.state.transaction():  # the round's outcome lands all at once, or not at all
-            self._log_faults(plans, outcomes, rounds)
-            for competition_id, (r, _seed) in rounds.items():
-                self.state.set_ema(competition_id, new_ema[competition_id], hotkeys, r)
-                for u in report.uids.values():
+    def _persist(self, plan: RoundPlan, evaluated: EvaluatedRound, scored: ScoredRound) -> None:
+        """Faults, EMAs, per-uid rows and the weights to set: all at once, or not at all."""
+        with self.state.transaction():
+            for note in round_faults(plan, evaluated.outcomes):
+                self.state.log_fault(
+                    note.kind.value, note.reason, note.uid, note.hotkey, note.round_block, note.competition_id
+                )
+                log = logger.warning if note.kind is Fault.MINER else logger.error
+                log("uid {} {} fault: {}", note.uid, note.kind.value, note.reason)
+            hotkeys = plan.hotkeys
+            for competition_id, (r, _seed) in plan.rounds.items():
+                self.state.set_ema(competition_id, scored.scores[competition_id].ema, hotkeys, r)
+                for u in scored.uids.values():
                     if u.competition_id == competition_id or u.competition_id is None:
-                        self.state.record_uid(competition_id, r, u.uid, u.hotkey, u.status, u.loss, u.detail)
+                        self.state.record_uid(competition_id, r, u.uid, u.hotkey, u.status.value, u.loss, u.detail)
                 self.state.finish_round(competition_id, r)
-            if any(w > 0 for w in report.weights.values()):
-                self.state.set_pending_weights(max(r for r, _ in rounds.values()), report.weights)
-        report.downloads = self.models.downloads - downloads_before
-        report.weights_message = self._set_pending_weights(report, metagraph)
-        if not self.config.keep_models:
-            keep = {p.key for p in plans if p.key is not None}
-            self.models.cleanup(keep)  # type: ignore[arg-type]
-            self.state.forget_admissions_except(keep)  # type: ignore[arg-type]
-        report.seconds = time.monotonic() - started
-        report.timings["round_s"] = report.seconds
-        report.log_to(self._wandb_run(metagraph))
+            if any(w > 0 for w in scored.weights.values()):
+                self.state.set_pending_weights(max(r for r, _seed in plan.rounds.values()), scored.weights)
+
+    def _set_weights(self, metagraph: Metagraph | None) -> WeightOutcome:
+        """Set the pending weights on chain if there are any and the rate limit allows."""
+        if not self.config.set_weights:
+            return WeightOutcome(False, "weight setting is off (--no-set-weights)")
+        pending = self.state.pending_weights()
+        if pending is None:
+            return WeightOutcome(False, "nothing to reward yet (no model has a score)")
+        round_block, weights = pending
+        last = self.state.last_weights()
+        if last is not None and last.round_block is not None and last.round_block >= round_block:
+            if last.weights == scoring.weight_vector(weights, len(last.weights)):
+                return WeightOutcome(False, f"weights of round {round_block} already set at block {last.block}")
+        try:
+            return self.weights.maybe_set(weights, round_block, metagraph)
+        except Exception as exc:
+            if not is_validator_fault(exc):
+                raise
+            logger.error("could not set weights ({}); will retry", exc)
+            return WeightOutcome(False, f"chain unavailable: {exc}")
+
+    def _tidy(self, plan: RoundPlan) -> None:
+        """Delete model folders and admissions no commitment refers to any more."""
+        if self.config.keep_models:
+            return
+        keep = plan.keep
+        self.models.cleanup(keep)
+        self.state.forget_admissions_except(keep)
+
+    def _report(
+        self, plan: RoundPlan, evaluated: EvaluatedRound, scored: ScoredRound, weights: WeightOutcome, started: float
+    ) -> RoundReport:
+        """The round's report, logged to W&B and to the log."""
+        seconds = time.monotonic() - started
+        report = RoundReport(
+            block=plan.block,
+            rounds=[
+                CompetitionRound(c, r, seed, scored.scores[c].round_winner) for c, (r, seed) in plan.rounds.items()
+            ],
+            uids=scored.uids,
+            weights=scored.weights,
+            weights_set=weights.set,
+            weights_message=weights.message,
+            evaluations_run=evaluated.stats.evaluated,
+            evaluations_cached=evaluated.stats.cached,
+            downloads=evaluated.downloads,
+            seconds=seconds,
+            timings={**evaluated.stats.timings(), "round_s": seconds},
+        )
+        report.log_to(self._wandb_run(plan.metagraph))
         logger.info(
             "round done in {:.1f}s: {} evaluated, {} cached; {}", report.seconds, report.evaluations_run,
             report.evaluations_cached, "weights set" if report.weights_set else report.weights_message,
         )
         return report
-
-    def _log_faults(
-        self, plans: list[planning.Submission], outcomes: Mapping[int, Outcome], rounds: Mapping[str, tuple[int, int]]
-    ) -> None:
-        first_round = min(r for r, _ in rounds.values())
-        for sub in plans:
-            if sub.status == planning.MALFORMED:
-                self.state.log_fault("miner", f"malformed commitment: {sub.detail}", sub.uid, sub.hotkey, first_round)
-                logger.warning("uid {}: malformed commitment ({}); scores zero", sub.uid, sub.detail)
-                continue
-            outcome = outcomes.get(sub.uid)
-            if outcome is None or outcome.status not in (MINER_FAULT, HELD):
-                continue
-            kind = "miner" if outcome.status == MINER_FAULT else "validator"
-            r = rounds[sub.competition_id][0]  # type: ignore[index]
-            self.state.log_fault(kind, outcome.detail, sub.uid, sub.hotkey, r, sub.competition_id)
-            log = logger.warning if kind == "miner" else logger.error
-            log("uid {} {} fault: {}", sub.uid, kind, outcome.detail)
-
-    def _fill_uids(
-        self,
-        report: RoundReport,
-        plans: list[planning.Submission],
-        outcomes: Mapping[int, Outcome],
-        scored: Mapping[str, scoring.CompetitionScores],
-        stale: set[int],
-    ) -> None:
-        for p in plans:
-            u = UidReport(
-                uid=p.uid, hotkey=p.hotkey, status=p.status, competition_id=p.competition_id,
-                model=None if p.reference is None else p.reference.short, commit_block=p.commit_block,
-                detail=p.detail, weight=report.weights.get(p.uid, 0.0),
-            )
-            outcome = outcomes.get(p.uid)
-            if outcome is not None:
-                u.status, u.loss, u.content_hash, u.detail = outcome.status, outcome.loss, outcome.content_hash, outcome.detail
-            scores = scored.get(p.competition_id or "")
-            if scores is not None:
-                s = scores.scores.get(p.uid)
-                if s is not None:
-                    u.loss, u.competitive, u.epsilon = s.loss, s.competitive, s.epsilon
-                    u.win_rate, u.round_weight = s.win_rate, s.round_weight
-                    u.stale_loss = p.uid in stale
-                    if not s.competitive and s.loss is not None and not u.detail:
-                        u.detail = "clone filter: not better than an earlier model by the decayed epsilon"
-                u.ema = scores.ema.get(p.uid, 0.0)
-            report.uids[p.uid] = u
-
-    def _set_pending_weights(self, report: RoundReport, metagraph: Metagraph | None) -> str:
-        if not self.config.set_weights:
-            return "weight setting is off (--no-set-weights)"
-        pending = self.state.pending_weights()
-        if pending is None:
-            return "nothing to reward yet (no model has a score)"
-        round_block, weights = pending
-        last = self.state.last_weights()
-        if last is not None and last.round_block is not None and last.round_block >= round_block:
-            if last.weights == scoring.weight_vector(weights, len(last.weights)):
-                return f"weights of round {round_block} already set at block {last.block}"
-        try:
-            outcome: WeightOutcome = self.weights.maybe_set(weights, round_block, metagraph)
-        except Exception as exc:
-            if not is_validator_fault(exc):
-                raise
-            logger.error("could not set weights ({}); will retry", exc)
-            return f"chain unavailable: {exc}"
-        report.weights_set = outcome.set
-        return outcome.message
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -368,12 +341,8 @@ class Validator:
         self.state.close()
 
 
-def _heartbeat() -> Any:
-    """The ops heartbeat (a file a watchdog checks, `FLOCK_HEARTBEAT`), when the ops package is present."""
-    try:
-        from flock_subnet.ops.heartbeat import Heartbeat
-    except ImportError:
-        return None
+def _heartbeat() -> Heartbeat | None:
+    """The ops heartbeat (a file a watchdog checks, `FLOCK_HEARTBEAT`)."""
     try:
         return Heartbeat.from_env()
     except Exception as exc:  # the heartbeat is a convenience, never a reason to stop

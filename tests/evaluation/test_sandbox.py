@@ -7,8 +7,10 @@ import signal
 
 import pytest
 
+from flock_subnet.errors import Fault
 from flock_subnet.evaluation import EvaluatorFault, ModelFault, evaluate_in_sandbox, evaluate_loss
 from flock_subnet.evaluation.sandbox import _outcome
+from flock_subnet.evaluation.worker import WorkerStatus, _classify
 from flock_subnet.rules.competitions import LOCAL
 from flock_subnet.rules.data import hidden_samples
 from tests.evaluation.eval_helpers import altered_copy
@@ -32,13 +34,13 @@ def test_nan_model_in_the_sandbox_is_a_model_fault(tiny_model_dir, tmp_path):
     broken = altered_copy(tiny_model_dir, tmp_path / "nan", poison)
     with pytest.raises(ModelFault, match="not finite") as info:
         evaluate_in_sandbox(broken, "local", 1, timeout_s=300, samples=8, device="cpu")
-    assert info.value.fault == "miner"
+    assert info.value.fault is Fault.MINER
 
 
 def test_a_timeout_is_an_evaluator_fault(tiny_model_dir):
     with pytest.raises(EvaluatorFault, match="timed out") as info:
         evaluate_in_sandbox(tiny_model_dir, "local", 1, timeout_s=0.5)
-    assert info.value.fault == "validator"
+    assert info.value.fault is Fault.VALIDATOR
 
 
 def test_running_out_of_memory_is_an_evaluator_fault(tiny_model_dir):
@@ -59,6 +61,14 @@ def test_worker_outcomes_are_classified(tmp_path):
     result.write_text(json.dumps({"status": "evaluator_fault", "error": "MemoryError: "}))
     with pytest.raises(EvaluatorFault, match="MemoryError"):
         _outcome(1, result, stderr)
+
+
+def test_worker_statuses_go_over_the_wire_as_plain_values():
+    assert [s.value for s in WorkerStatus] == ["ready", "ok", "model_fault", "evaluator_fault"]
+    assert json.dumps({"status": WorkerStatus.MODEL_FAULT}) == '{"status": "model_fault"}'
+    assert f"{WorkerStatus.OK}" == "ok"
+    assert _classify(ModelFault("broken")) == {"status": "model_fault", "error": "ModelFault: broken"}
+    assert _classify(MemoryError())["status"] == "evaluator_fault"
 
 
 def test_the_memory_cap_is_not_applied_on_cuda():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from flock_subnet.errors import Fault
 from flock_subnet.hub.base import (
     HubUnavailable,
     IntegrityError,
@@ -70,7 +71,7 @@ def test_private_repo_visible_to_owner_only_until_made_public(local_hub, tmp_pat
     for outsider in (bob, anonymous):
         with pytest.raises(RepoNotFound) as info:
             outsider.files("alice/secret", sha)
-        assert info.value.fault == "miner"
+        assert info.value.fault is Fault.MINER
         with pytest.raises(RepoNotFound):
             outsider.download("alice/secret", sha, tmp_path / "nope")
     assert not (tmp_path / "nope").exists() or not any((tmp_path / "nope").iterdir())
@@ -88,7 +89,7 @@ def test_writes_to_another_users_repo_are_refused(local_hub, tmp_path):
     evil = make_checkpoint(tmp_path / "evil", seed=666)
     with pytest.raises(Unauthorized) as info:
         mallory.upload(evil, "alice/public")
-    assert info.value.fault == "miner"
+    assert info.value.fault is Fault.MINER
     with pytest.raises(Unauthorized):
         mallory.set_private("alice/public", True)
     with pytest.raises(Unauthorized):
@@ -106,7 +107,7 @@ def test_max_bytes_refused_before_anything_is_written(local_hub, tmp_path):
     dest = tmp_path / "dest"
     with pytest.raises(TooLarge) as info:
         alice.download("alice/big", sha, dest, max_bytes=total - 1)
-    assert info.value.fault == "miner"
+    assert info.value.fault is Fault.MINER
     assert not dest.exists()
     # the budget counts only the files that would be downloaded
     only_config = alice.download("alice/big", sha, dest, allow_patterns=["config.json"], max_bytes=1000)
@@ -120,7 +121,7 @@ def test_unknown_repo_and_revision_are_miner_faults(local_hub, tmp_path):
         alice.files("alice/absent", "main")
     with pytest.raises(RevisionNotFound) as info:
         alice.files("alice/tiny", "0" * 40)
-    assert info.value.fault == "miner"
+    assert info.value.fault is Fault.MINER
     with pytest.raises(RevisionNotFound):
         alice.download("alice/tiny", "f" * 40, tmp_path / "x")
     alice.delete_repo("alice/tiny")
@@ -128,17 +129,18 @@ def test_unknown_repo_and_revision_are_miner_faults(local_hub, tmp_path):
         alice.files("alice/tiny", sha)
 
 
-def test_hub_failures_are_hub_faults(local_hub, tmp_path):
+def test_hub_failures_are_on_the_validators_side(local_hub, tmp_path):
     alice = local_hub.client("alice")
     sha = alice.upload(make_checkpoint(tmp_path / "v1", seed=1), "alice/tiny")
     local_hub.fail_next(429, retry_after=7)
     with pytest.raises(RateLimited) as limited:
         alice.files("alice/tiny", sha)
-    assert limited.value.retry_after == 7 and limited.value.fault == "hub"
+    assert limited.value.retry_after == 7 and limited.value.fault is Fault.VALIDATOR
+    assert "hub" in str(limited.value)
     local_hub.fail_next(503)
     with pytest.raises(HubUnavailable) as unavailable:
         alice.files("alice/tiny", sha)
-    assert unavailable.value.fault == "hub"
+    assert unavailable.value.fault is Fault.VALIDATOR and "hub" in str(unavailable.value)
     local_hub.fail_next(500, path_contains="/resolve/")
     with pytest.raises(HubUnavailable):
         alice.download("alice/tiny", sha, tmp_path / "dl")
@@ -163,7 +165,7 @@ def test_download_refuses_bytes_that_differ_from_the_listing(local_hub, tmp_path
     dest = tmp_path / "dest"
     with pytest.raises(IntegrityError) as info:
         alice.download("alice/tiny", sha, dest)
-    assert info.value.fault == "hub"
+    assert info.value.fault is Fault.VALIDATOR and "the hub listed" in str(info.value)
     assert not any(p.is_file() for p in dest.rglob("*"))
 
 
@@ -193,7 +195,7 @@ def test_a_token_the_hub_rejects_is_not_blamed_on_a_miner(local_hub, tmp_path):
     local_hub.client("alice").upload(make_checkpoint(tmp_path / "v1", seed=1), "alice/pub", private=False)
     with pytest.raises(Unauthorized) as info:
         HuggingFaceHub(local_hub.url, "hf_wrong").files("alice/pub", "main")
-    assert info.value.fault == "hub" and "token" in str(info.value)
+    assert info.value.fault is Fault.VALIDATOR and "token" in str(info.value)
 
 
 def test_every_request_has_a_timeout(monkeypatch):

@@ -20,7 +20,7 @@ import pytest
 from loguru import logger
 
 from flock_subnet import SPEC_VERSION
-from flock_subnet.validator.report import CACHED, EVALUATED
+from flock_subnet.validator.report import EvalStatus
 from flock_subnet.validator.state import ValidatorState
 from tests.fixtures.chain import NETUID
 from tests.validator.conftest import EVAL_SAMPLES
@@ -101,8 +101,8 @@ def test_two_validators_agree_and_a_killed_validator_resumes(competition, tmp_pa
     assert len(retries) == 2 and all("503" in line for line in retries)
     u = report.uids
     assert report.round_block == subnet.chain.block() and report.evaluations_run == 3
-    assert {u[uid[n]].status for n in ("base", "fair", "good")} == {EVALUATED}
-    assert u[uid["copy"]].status == CACHED  # byte-identical to "good": evaluated once
+    assert {u[uid[n]].status for n in ("base", "fair", "good")} == {EvalStatus.EVALUATED}
+    assert u[uid["copy"]].status == EvalStatus.CACHED  # byte-identical to "good": evaluated once
     assert u[uid["good"]].loss < u[uid["fair"]].loss < u[uid["base"]].loss
     assert u[uid["good"]].weight == 1.0 and u[uid["good"]].win_rate == 1.0
     assert u[uid["copy"]].weight == 0.0 and not u[uid["copy"]].competitive

@@ -6,8 +6,8 @@ import pytest
 
 from flock_subnet.rules import protocol
 from flock_subnet.rules.competitions import QWEN_05B
-from flock_subnet.validator import plan
-from flock_subnet.validator.report import HELD, MINER_FAULT
+from flock_subnet.validator.plan import PlanStatus
+from flock_subnet.validator.report import EvalStatus
 from flock_subnet.validator.state import ValidatorState
 from tests.fixtures.chain import NETUID
 
@@ -41,14 +41,14 @@ def test_round_with_every_kind_of_fault(faulty_subnet, tmp_path):
         report = validator.run_round()
         u = report.uids
         # validator faults: retried, then the miner keeps its previous score
-        assert u[uid["outage"]].status == HELD and "HTTP 503" in u[uid["outage"]].detail
-        assert u[uid["slow"]].status == HELD and "our side" in u[uid["slow"]].detail
+        assert u[uid["outage"]].status == EvalStatus.HELD and "HTTP 503" in u[uid["outage"]].detail
+        assert u[uid["slow"]].status == EvalStatus.HELD and "our side" in u[uid["slow"]].detail
         assert validator.state.ema("local") == {uid["outage"]: 0.5, uid["slow"]: 0.5, uid["copier"]: 0.0}
         # miner faults and uids without a usable commitment: zero
-        assert u[uid["garbled"]].status == plan.MALFORMED
-        assert u[uid["copier"]].status == MINER_FAULT and "salted hash" in u[uid["copier"]].detail
-        assert u[uid["silent"]].status == plan.NO_COMMITMENT
-        assert u[uid["elsewhere"]].status == plan.UNKNOWN_COMPETITION
+        assert u[uid["garbled"]].status == PlanStatus.MALFORMED
+        assert u[uid["copier"]].status == EvalStatus.MINER_FAULT and "salted hash" in u[uid["copier"]].detail
+        assert u[uid["silent"]].status == PlanStatus.NO_COMMITMENT
+        assert u[uid["elsewhere"]].status == PlanStatus.UNKNOWN_COMPETITION
         for name in ("garbled", "copier", "silent", "elsewhere", "val"):
             assert u[uid[name]].weight == 0.0
         assert u[uid["outage"]].weight == pytest.approx(0.5) and u[uid["slow"]].weight == pytest.approx(0.5)
@@ -61,15 +61,18 @@ def test_round_with_every_kind_of_fault(faulty_subnet, tmp_path):
         assert miner == {(uid["garbled"], "miner"), (uid["copier"], "miner")}
         assert ours == {(uid["outage"], "validator"), (uid["slow"], "validator")}
         assert validator.state.eval_count() == 0  # nothing was scored: nothing cached
+        rows = validator.state.round_uids("local", report.round_block)  # the state holds the plain values
+        assert rows[uid["outage"]][0] == "held" and rows[uid["copier"]][0] == "miner_fault"
+        assert rows[uid["garbled"]][0] == "malformed" and type(rows[uid["outage"]][0]) is str
 
         # next round: the refusal is remembered (no second download), the outage is over
         subnet.hub.server.clear_faults()
         subnet.chain.advance(10)
         downloads_before = validator.models.downloads
         report2 = validator.run_round()
-        assert report2.uids[uid["copier"]].status == MINER_FAULT
+        assert report2.uids[uid["copier"]].status == EvalStatus.MINER_FAULT
         assert validator.models.downloads - downloads_before == 1  # only the repo the outage hid
-        assert report2.uids[uid["outage"]].status == HELD  # downloaded now, but its evaluation still times out
+        assert report2.uids[uid["outage"]].status == EvalStatus.HELD  # downloaded now, but its evaluation still times out
         assert (validator.workdir / "models" / subnet.wallets["outage"].hotkey.ss58_address).is_dir()
         assert not (validator.workdir / "models" / subnet.wallets["copier"].hotkey.ss58_address).exists()
     finally:

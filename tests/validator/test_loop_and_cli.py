@@ -12,7 +12,8 @@ from loguru import logger
 
 from flock_subnet.config import WandbSettings
 from flock_subnet.rules import protocol
-from flock_subnet.validator.report import CompetitionRound, RoundReport, UidReport
+from flock_subnet.validator.plan import PlanStatus
+from flock_subnet.validator.report import CompetitionRound, EvalStatus, RoundReport, UidReport
 from flock_subnet.validator.state import ValidatorState, WeightSet
 
 
@@ -106,9 +107,9 @@ def test_round_report_outputs():
         block=105,
         rounds=[CompetitionRound("local", 100, 42, winner=2)],
         uids={
-            1: UidReport(1, "A", "evaluated", "local", "alice/a@12345678", 90, "h1", 2.0, epsilon=0.01, ema=0.2),
-            2: UidReport(2, "B", "cached", "local", "bob/b@12345678", 91, "h2", 1.5, win_rate=1.0, weight=1.0),
-            3: UidReport(3, "C", "malformed", detail="unknown commitment format"),
+            1: UidReport(1, "A", EvalStatus.EVALUATED, "local", "alice/a@12345678", 90, "h1", 2.0, epsilon=0.01, ema=0.2),
+            2: UidReport(2, "B", EvalStatus.CACHED, "local", "bob/b@12345678", 91, "h2", 1.5, win_rate=1.0, weight=1.0),
+            3: UidReport(3, "C", PlanStatus.MALFORMED, detail="unknown commitment format"),
         },
         weights={1: 0.0, 2: 1.0, 3: 0.0},
         weights_set=True,
@@ -117,9 +118,11 @@ def test_round_report_outputs():
     assert report.round_block == 100 and report.seed == 42 and report.ran
     data = json.loads(json.dumps(report.to_dict()))
     assert data["uids"]["2"]["weight"] == 1.0 and data["round_block"] == 100
+    assert type(report.to_dict()["uids"]["2"]["status"]) is str and data["uids"]["3"]["status"] == "malformed"
     payload = report.wandb_payload()
     assert payload["uid/2/loss"] == 1.5 and payload["uid/2/win_rate"] == 1.0 and payload["uid/2/weight"] == 1.0
     assert payload["uid/1/epsilon_adv"] == 0.01 and payload["uid/1/model"] == "alice/a@12345678"
+    assert type(payload["uid/2/status"]) is str and payload["uid/2/status"] == "cached"
     assert "uid/3/loss" not in payload and payload["local/winner"] == 2 and payload["timing/round_s"] == 3.5
     from rich.console import Console
 

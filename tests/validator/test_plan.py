@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flock_subnet.chain.base import ChainUnavailable, CommitmentRecord, Metagraph, NeuronInfo
+from flock_subnet.errors import Fault
 from flock_subnet.hub.base import HubUnavailable, RateLimited, RepoNotFound
 from flock_subnet.rules import protocol
 from flock_subnet.rules.competitions import LOCAL
@@ -48,13 +49,16 @@ def test_plan_submissions_classifies_every_uid():
     plans = plan.plan_submissions(metagraph, commitments, {"local": LOCAL}, {"local": 20})
     statuses = {p.uid: p.status for p in plans}
     assert statuses == {
-        0: plan.NO_COMMITMENT,
-        1: plan.ELIGIBLE,
-        2: plan.PENDING,
-        3: plan.MALFORMED,
-        4: plan.UNKNOWN_COMPETITION,
-        5: plan.ELIGIBLE,
+        0: plan.PlanStatus.NO_COMMITMENT,
+        1: plan.PlanStatus.ELIGIBLE,
+        2: plan.PlanStatus.PENDING,
+        3: plan.PlanStatus.MALFORMED,
+        4: plan.PlanStatus.UNKNOWN_COMPETITION,
+        5: plan.PlanStatus.ELIGIBLE,
     }
+    assert [p.status.value for p in plans] == [
+        "no_commitment", "eligible", "pending", "malformed", "unknown_competition", "eligible"
+    ]  # the values the state file and W&B hold
     by_uid = {p.uid: p for p in plans}
     assert by_uid[1].reference.repo_id == "alice/tiny" and by_uid[1].key == ("hk1", "a" * 40)
     assert "eligible from the next round" in by_uid[2].detail
@@ -64,7 +68,12 @@ def test_plan_submissions_classifies_every_uid():
 
 def test_validator_faults_are_told_apart_from_miner_faults():
     from flock_subnet.evaluation.errors import EvaluatorFault, ModelFault
+    from flock_subnet.hub.base import IntegrityError, Unauthorized
 
+    assert HubUnavailable.fault is Fault.VALIDATOR and EvaluatorFault.fault is Fault.VALIDATOR
+    assert RepoNotFound.fault is Fault.MINER and ModelFault.fault is Fault.MINER
+    assert is_validator_fault(IntegrityError("the hub served other bytes"))
+    assert not is_validator_fault(Unauthorized("private repo"))
     assert is_validator_fault(HubUnavailable("503"))
     assert is_validator_fault(RateLimited("429", retry_after=1))
     assert is_validator_fault(ChainUnavailable("socket closed"))
