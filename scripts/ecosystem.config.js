@@ -1,4 +1,5 @@
-// pm2 ecosystem for flock_subnet: a validator, a miner, the hang watchdog and the auto-updater.
+// pm2 ecosystem for flock_subnet: a validator, a miner, the hang watchdog, the auto-updater, and
+// flock-serve (the competition's winner behind an OpenAI-compatible API, docs/serving.md).
 //
 //   FLOCK_NETUID=96 FLOCK_WALLET=validator FLOCK_HOTKEY=default \
 //     pm2 start scripts/ecosystem.config.js --only flock-validator,flock-watchdog,flock-updater
@@ -8,6 +9,8 @@
 //   FLOCK_NETWORK, FLOCK_CHAIN_ENDPOINT                              -> --subtensor.*
 //   FLOCK_HUB_ENDPOINT, FLOCK_WANDB_PROJECT, FLOCK_WANDB_ENTITY      -> --hub.endpoint, --wandb.*
 //   FLOCK_VALIDATOR_ARGS, FLOCK_MINER_ARGS                           extra flags, appended as given
+//   FLOCK_SERVE_COMPETITION (default qwen05b) or FLOCK_SERVE_MODEL   -> serve's --competition or --model
+//   FLOCK_SERVE_HOST, FLOCK_SERVE_PORT (default 127.0.0.1:8000), FLOCK_SERVE_ARGS  -> serve's --host, --port, extras
 //   FLOCK_PYTHON (default .venv/bin/python), FLOCK_LOG_DIR (default .flock/logs),
 //   FLOCK_HEARTBEAT_DIR (default .flock/heartbeat), FLOCK_WATCHDOG_LIMIT (seconds, default 1800),
 //   FLOCK_UPDATE_INTERVAL (seconds, default 900), FLOCK_PM2 (pm2 executable for the helpers)
@@ -79,6 +82,22 @@ function neuronApp({ name, script, args = [], env: extraEnv = {}, heartbeat = tr
   };
 }
 
+// The flags of `neurons/serve.py`: what to serve, where to listen, and the chain and hub to follow.
+function serveArgs() {
+  const args = env.FLOCK_SERVE_MODEL
+    ? ['--model', env.FLOCK_SERVE_MODEL]
+    : ['--competition', env.FLOCK_SERVE_COMPETITION || 'qwen05b'];
+  args.push('--host', env.FLOCK_SERVE_HOST || '127.0.0.1', '--port', env.FLOCK_SERVE_PORT || '8000');
+  const flags = [
+    ['FLOCK_NETUID', '--netuid'],
+    ['FLOCK_NETWORK', '--subtensor.network'],
+    ['FLOCK_CHAIN_ENDPOINT', '--subtensor.chain_endpoint'],
+    ['FLOCK_HUB_ENDPOINT', '--hub.endpoint'],
+  ];
+  for (const [name, flag] of flags) if (env[name]) args.push(flag, env[name]);
+  return [...args, ...splitArgs(env.FLOCK_SERVE_ARGS)];
+}
+
 const helperEnv = env.FLOCK_PM2 ? { FLOCK_PM2: env.FLOCK_PM2 } : {};
 
 module.exports = {
@@ -92,6 +111,12 @@ module.exports = {
       name: 'flock-miner',
       script: path.join(ROOT, 'neurons', 'miner.py'),
       args: [...neuronArgs(), ...splitArgs(env.FLOCK_MINER_ARGS)],
+    }),
+    neuronApp({
+      name: 'flock-serve',
+      script: path.join(ROOT, 'neurons', 'serve.py'),
+      args: serveArgs(),
+      heartbeat: false, // an HTTP server: pm2 restarts it when it crashes; /health tells whether it serves
     }),
     neuronApp({
       name: 'flock-watchdog',
@@ -111,6 +136,7 @@ module.exports = {
   // The building blocks, for ecosystems of your own (e.g. two validators on one machine).
   neuronApp,
   neuronArgs,
+  serveArgs,
   splitArgs,
   ROOT,
   PYTHON,
