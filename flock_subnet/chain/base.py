@@ -91,6 +91,7 @@ class ChainErrorCode(str, enum.Enum):
     NO_NEURON_ID_AVAILABLE = "NoNeuronIdAvailable"  # subnet full and every neuron still immune
     NOT_ENOUGH_STAKE_TO_WITHDRAW = "NotEnoughStakeToWithdraw"
     UNAVAILABLE = "ChainUnavailable"  # transport failure: a validator fault, retry
+    WALLET_UNUSABLE = "WalletUnusable"  # the signing key could not be loaded or unlocked: fix the wallet
     OTHER = "Other"
 
     @property
@@ -168,7 +169,7 @@ class NeuronInfo:
     last_update: int
     block_at_registration: int
     consensus: float = 0.0
-    validator_trust: float = 0.0
+    validator_trust: float = 0.0  # not returned by a real node's metagraph: 0.0 from the subtensor adapter
     active: bool = True
 
 
@@ -239,6 +240,7 @@ class Hyperparameters:
     commitment_rate_limit: int = 0  # blocks between two commitments of one hotkey (0: none)
     commitment_max_bytes: int = 128
     owner_hotkey: str | None = None
+    reveal_period_epochs: int = 1  # commit-reveal: epochs between a commit and its reveal
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -269,7 +271,13 @@ class Chain(ABC):
     def set_weights(
         self, wallet: Wallet, netuid: int, uids: Sequence[int], weights: Sequence[float], version_key: int
     ) -> ChainResult:
-        """Set this validator's weights (proportions; the adapter scales them to u16)."""
+        """Set this validator's weights (proportions; the adapter scales them to u16).
+
+        On a commit-reveal subnet the write is a hidden commit: an ok result then carries
+        `data["committed"] = True`, the row changes only when the chain reveals it (epochs later),
+        and the version key and validator permit are checked only then, a failure being dropped
+        without any error reaching the caller.
+        """
 
     @abstractmethod
     def hyperparameters(self, netuid: int) -> Hyperparameters:

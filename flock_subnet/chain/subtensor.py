@@ -38,7 +38,14 @@ from flock_subnet.chain.base import (
     NeuronInfo,
     Wallet,
 )
-from flock_subnet.chain.subtensor_errors import check_weight_vector, classify, retry_after_blocks
+from flock_subnet.chain.subtensor_errors import (
+    check_weight_vector,
+    classify,
+    is_wallet_error,
+    retry_after_blocks,
+    unexpected_error_hint,
+    wallet_hint,
+)
 from flock_subnet.chain.subtensor_loop import DeadlineExceeded, DeadlineLoop
 from flock_subnet.rules.protocol import MAX_COMMITMENT_BYTES
 
@@ -141,8 +148,12 @@ class SubtensorChain(Chain):
     def _read(self, what: str, op: Callable[[Any], Awaitable[T]]) -> T:
         try:
             return self._run(what, op, self.read_timeout_s)
+        except ChainError:
+            raise
         except bt.ChainError as exc:
             raise ChainUnavailable(f"{what}: the node refused the read ({exc}); retry later") from exc
+        except Exception as exc:  # nothing the SDK raises may take the caller down
+            raise ChainUnavailable(f"{what}: {type(exc).__name__}: {exc}; {unexpected_error_hint(exc)}") from exc
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -177,7 +188,6 @@ class SubtensorChain(Chain):
         graph = self._read(f"metagraph of subnet {netuid}", lambda c: c.subnets.metagraph(netuid, commitments=False))
         if graph is None:
             raise ChainError(ChainErrorCode.SUBNET_NOT_FOUND, f"subnet {netuid} does not exist on {self.network}")
-        raw_vtrust = list((graph.raw or {}).get("validator_trust") or [])
         neurons = tuple(
             NeuronInfo(
                 uid=int(n.uid),
@@ -191,7 +201,6 @@ class SubtensorChain(Chain):
                 last_update=int(n.last_update),
                 block_at_registration=int(n.block_at_registration),
                 consensus=float(n.consensus),
-                validator_trust=(int(raw_vtrust[n.uid] or 0) / U16_MAX) if n.uid < len(raw_vtrust) else 0.0,
                 active=bool(n.active),
             )
             for n in graph.neurons
@@ -209,13 +218,20 @@ class SubtensorChain(Chain):
         return records
 
     def hyperparameters(self, netuid: int) -> Hyperparameters:
-        async def op(client: Any) -> tuple[dict | None, Any]:
+        async def op(client: Any) -> tuple[dict | None, Any, Any, Any]:
             snap = await client.at()
             params = await snap.subnets.subnet_hyperparameters(netuid)
-            owner = await snap.query(bt.storage.SubtensorModule.SubnetOwnerHotkey, [netuid]) if params else None
-            return params, owner
+            if not params:
+                return params, None, None, None
+            module = bt.storage.SubtensorModule  # what the hyperparameters runtime API leaves out
+            owner, max_uids, cutoff_factor = await asyncio.gather(
+                snap.query(module.SubnetOwnerHotkey, [netuid]),
+                snap.query(module.MaxAllowedUids, [netuid]),
+                snap.query(module.ActivityCutoffFactorMilli, [netuid]),
+            )
+            return params, owner, max_uids, cutoff_factor
 
-        params, owner = self._read(f"hyperparameters of subnet {netuid}", op)
+        params, owner, max_uids, cutoff_factor = self._read(f"hyperparameters of subnet {netuid}", op)
         if params is None:
             raise ChainError(ChainErrorCode.SUBNET_NOT_FOUND, f"subnet {netuid} does not exist on {self.network}")
 
@@ -231,12 +247,13 @@ class SubtensorChain(Chain):
             max_weight_limit=number("max_weights_limit", U16_MAX),
             min_allowed_weights=number("min_allowed_weights", 1),
             immunity_period=number("immunity_period", 4096),
-            max_allowed_uids=number("max_allowed_uids", 256),
+            max_allowed_uids=int(max_uids) if max_uids is not None else 256,
             max_allowed_validators=number("max_validators", 64),
-            activity_cutoff=number("activity_cutoff", 5000),
+            activity_cutoff=_activity_cutoff(cutoff_factor, number("tempo", 360), number("activity_cutoff", 5000)),
             commitment_rate_limit=0,  # the Commitments pallet limits bytes per tempo, not blocks
             commitment_max_bytes=MAX_COMMITMENT_BYTES,
             owner_hotkey=str(owner) if owner else None,
+            reveal_period_epochs=number("commit_reveal_period", 1),
             extra=dict(params),
         )
 
@@ -264,6 +281,7 @@ class SubtensorChain(Chain):
             "commit",
             f"commitment on subnet {netuid}",
             lambda c: c.submit_call(call, wallet, signer="hotkey", wait_for_inclusion=True, wait_for_finalization=False),
+            wallet,
         )
 
     def set_weights(
@@ -279,9 +297,17 @@ class SubtensorChain(Chain):
             "weights",
             f"weights on subnet {netuid}",
             lambda c: c.execute(intent, wallet, wait_for_inclusion=True, wait_for_finalization=False, retries=1),
+            wallet,
         )
 
-    def _write(self, action: Action, what: str, op: Callable[[Any], Awaitable[Any]]) -> ChainResult:
+    def _write(
+        self, action: Action, what: str, op: Callable[[Any], Awaitable[Any]], wallet: Wallet | None = None
+    ) -> ChainResult:
+        if wallet is not None:
+            try:  # load (and unlock) the hotkey here, where a failure is named as the wallet's
+                wallet.hotkey.ss58_address
+            except Exception as exc:
+                return _wallet_failure(wallet, exc)
         try:
             result = self._run(what, op, self.write_timeout_s)
         except ChainUnavailable as exc:
@@ -293,12 +319,20 @@ class SubtensorChain(Chain):
         except bt.BittensorError as exc:  # weights the SDK cannot conform (all zero, NaN, ...)
             code = ChainErrorCode.INVALID_WEIGHTS if action == "weights" else ChainErrorCode.OTHER
             return ChainResult.failure(code, f"{what}: {exc}")
+        except Exception as exc:  # nothing the SDK raises may take the caller down
+            if is_wallet_error(exc) and wallet is not None:
+                return _wallet_failure(wallet, exc)
+            return ChainResult.failure(
+                ChainErrorCode.OTHER, f"{what}: {type(exc).__name__}: {exc}; {unexpected_error_hint(exc)}"
+            )
         if not result.success:
             error = result.error or bt.ChainError(result.message or "the extrinsic failed")
             return self._failure(action, error)
         data = {key: value for key, value in (result.data or {}).items() if isinstance(value, (int, str, float, bool))}
         if result.extrinsic_id:
             data["extrinsic_id"] = result.extrinsic_id
+        if action == "weights" and "reveal_round" in data:  # the SDK took the timelocked commit path
+            data["committed"] = True
         return ChainResult.success(block=_included_block(result.extrinsic_id), message=result.message or "", **data)
 
     @staticmethod
@@ -309,6 +343,22 @@ class SubtensorChain(Chain):
         code = classify(name, sdk_code, message, action)
         detail = f"{message} ({name})" if name and name not in message else message
         return ChainResult.failure(code, detail, retry_after_blocks=retry_after_blocks(message))
+
+
+def _wallet_failure(wallet: Wallet, exc: BaseException) -> ChainResult:
+    name = getattr(wallet, "name", "?")
+    return ChainResult.failure(
+        ChainErrorCode.WALLET_UNUSABLE,
+        f"wallet {name}: the hotkey could not be used ({type(exc).__name__}: {exc}); {wallet_hint(exc)}",
+    )
+
+
+def _activity_cutoff(factor_milli: Any, tempo: int, legacy: int) -> int:
+    """The epoch's activity cutoff: `ActivityCutoffFactorMilli * tempo / 1000` (the legacy setting
+    only on a node that predates the factor)."""
+    if factor_milli is None:
+        return legacy
+    return max(1, int(factor_milli) * int(tempo) // 1000)
 
 
 def _included_block(extrinsic_id: str | None) -> int | None:

@@ -114,3 +114,36 @@ def check_weight_vector(uids: list[int], weights: list[float]) -> tuple[ChainErr
     if not any(w > 0 for w in weights):
         return ChainErrorCode.INVALID_WEIGHTS, "all weights are zero; give at least one uid a positive weight"
     return None
+
+
+# Exception type names that mean a key could not be loaded or unlocked (bittensor_core, the SDK).
+_WALLET_ERRORS = {"KeyfileError", "PasswordError", "DecryptionError"}
+
+WALLET_FIX = (
+    "the hotkey file is encrypted and nothing can type its password without a terminal: give the process "
+    "the password (BT_WALLET_PASSWORD, or BT_PW_<key file path in capitals, / and . as _>), or regenerate "
+    "the hotkey unencrypted (`btcli wallet regen-hotkey`; btcli 11 writes hotkeys unencrypted)"
+)
+
+
+def is_wallet_error(exc: BaseException) -> bool:
+    """An exception raised while loading or unlocking a key, not by the chain."""
+    return type(exc).__name__ in _WALLET_ERRORS or "password" in str(exc).lower()
+
+
+def wallet_hint(exc: BaseException) -> str:
+    """What to do about a key that could not be used."""
+    if is_wallet_error(exc) or isinstance(exc, EOFError):
+        return WALLET_FIX
+    return "check --wallet.name, --wallet.hotkey and --wallet.path point at an existing wallet"
+
+
+def unexpected_error_hint(exc: BaseException) -> str:
+    """A hint for an SDK exception the adapter has no specific handling for."""
+    text = f"{type(exc).__name__} {exc}".lower()
+    if "storagefunctionnotfound" in text or "metadata" in text or "runtime api" in text:
+        return (
+            "the node's runtime does not match the bittensor SDK this code pins (a storage item, call or runtime "
+            "API it reads is missing): point at a node on the current runtime, or upgrade flock-subnet"
+        )
+    return "retry later; if it keeps happening, report it with this message"

@@ -266,6 +266,7 @@ def _status(args: argparse.Namespace) -> int:
         history = chain.epoch_history(netuid)[-args.epochs:] if args.epochs > 0 else []
         next_epoch = chain.next_epoch_block(netuid)
         issuance = chain.total_issuance()
+        weight_commits = chain.weight_commits(netuid)
     neurons = [
         {
             "uid": n.uid,
@@ -293,6 +294,8 @@ def _status(args: argparse.Namespace) -> int:
         "next_epoch_block": next_epoch,
         "owner_hotkey": params.owner_hotkey,
         "total_issuance_rao": issuance,
+        "commit_reveal": params.commit_reveal_enabled,
+        "weight_commits": weight_commits,
         "neurons": neurons,
         "epochs": [record.to_dict() for record in history],
     }
@@ -337,6 +340,12 @@ def _print_status(data: dict[str, Any]) -> None:
             (commitment[:40] + "…") if len(commitment) > 40 else commitment,
         )
     console.print(table)
+    if data.get("commit_reveal"):
+        console.print(f"commit-reveal on: {len(data['weight_commits'])} weight commit(s) waiting for their reveal")
+        for c in data["weight_commits"]:
+            console.print(
+                f"  uid {c['uid']} committed at block {c['commit_block']}, revealed at epoch {c['reveal_epoch']}"
+            )
     for epoch in data["epochs"]:
         console.print(f"epoch {epoch['index']} at block {epoch['block']}: emitted {epoch['emission'] / RAO_PER_TAO:.4f} τ, "
                       f"credited {epoch['minted'] / RAO_PER_TAO:.4f} τ, recycled {epoch['recycled'] / RAO_PER_TAO:.4f} τ")

@@ -6,7 +6,8 @@ What it remembers, so that a restart (even a `kill -9`) loses nothing and repeat
 - admission results per (hotkey, revision) - what was downloaded and verified, or why not;
 - EMA scores per (competition, uid), with the uid's hotkey (reset when a uid changes hands);
 - round progress (which round is running, the per-uid outcome so far);
-- the weights this validator last computed and last set (block and vector);
+- the weights this validator last computed and last set (block and vector), and every weight
+  submission with its state (set, committed, revealed, dropped, refused);
 - a fault log (miner faults score zero; validator faults are retried) and a few counters.
 
 This module holds the queries, one small accessor per table; the records are in
@@ -31,31 +32,28 @@ from flock_subnet.validator.state_records import (
     EVAL_COLUMNS,
     FAULT_COLUMNS,
     ROUND_COLUMNS,
+    SUBMISSION_COLUMNS,
     WEIGHT_SET_COLUMNS,
     AdmissionRecord,
     EvalRecord,
     FaultRecord,
     RoundProgress,
     StateError,
+    SubmissionState,
     WeightSet,
+    WeightSubmission,
     admission_from_row,
     eval_from_row,
     fault_from_row,
     round_from_row,
+    submission_from_row,
     weight_set_from_row,
 )
 from flock_subnet.validator.state_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
 __all__ = [
-    "MIGRATIONS",
-    "SCHEMA_VERSION",
-    "AdmissionRecord",
-    "EvalRecord",
-    "FaultRecord",
-    "RoundProgress",
-    "StateError",
-    "ValidatorState",
-    "WeightSet",
+    "MIGRATIONS", "SCHEMA_VERSION", "AdmissionRecord", "EvalRecord", "FaultRecord", "RoundProgress",
+    "StateError", "SubmissionState", "ValidatorState", "WeightSet", "WeightSubmission",
 ]
 
 
@@ -251,13 +249,21 @@ class ValidatorState:
 
     # --- weights ------------------------------------------------------------------------------
 
-    def set_pending_weights(self, round_block: int, weights: Mapping[int, float]) -> None:
-        """The latest weights computed, waiting for the rate limit to allow setting them."""
+    def set_pending_weights(
+        self, round_block: int, weights: Mapping[int, float], hotkeys: Mapping[int, str] | None = None
+    ) -> None:
+        """The latest weights computed (and the hotkey each uid had), waiting for the rate limit."""
+        keyed = {str(k): v for k, v in sorted((hotkeys or {}).items())}
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO pending_weights (id, round_block, weights, created_at) VALUES (1,?,?,?)",
-                (round_block, json.dumps({str(k): v for k, v in sorted(weights.items())}), time.time()),
+                "INSERT OR REPLACE INTO pending_weights (id, round_block, weights, created_at, hotkeys) VALUES (1,?,?,?,?)",
+                (round_block, json.dumps({str(k): v for k, v in sorted(weights.items())}), time.time(), json.dumps(keyed)),
             )
+
+    def pending_hotkeys(self) -> dict[int, str]:
+        """uid -> the hotkey it had when the pending weights were computed (empty: not recorded)."""
+        rows = self._query("SELECT hotkeys FROM pending_weights WHERE id=1")
+        return {int(k): str(v) for k, v in json.loads(rows[0][0] or "{}").items()} if rows else {}
 
     def pending_weights(self) -> tuple[int, dict[int, float]] | None:
         rows = self._query("SELECT round_block, weights FROM pending_weights WHERE id=1")
@@ -286,6 +292,35 @@ class ValidatorState:
             (limit,),
         )
         return [weight_set_from_row(row) for row in rows]
+
+    def record_submission(self, sub: WeightSubmission) -> int:
+        """Store a weight submission; returns its id."""
+        now = time.time()
+        with self.transaction() as db:
+            cursor = db.execute(
+                f"INSERT INTO weight_submissions ({SUBMISSION_COLUMNS.split(', ', 1)[1]}, created_at, updated_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (sub.round_block, sub.block, sub.state.value, sub.reason, json.dumps(list(sub.uids)),
+                 json.dumps(list(sub.weights)), sub.version_key, sub.reveal_by, now, now),
+            )
+            self.increment(f"weights_{sub.state.value}")
+        return int(cursor.lastrowid or 0)
+
+    def update_submission(self, submission_id: int, state: SubmissionState, reason: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE weight_submissions SET state=?, reason=?, updated_at=? WHERE id=?",
+                (state.value, reason, time.time(), submission_id),
+            )
+            self.increment(f"weights_{state.value}")
+
+    def weight_submissions(self, state: SubmissionState | None = None, limit: int = 20) -> list[WeightSubmission]:
+        """Weight submissions, newest first (only those in `state` when given)."""
+        where, params = ("WHERE state=?", (state.value,)) if state is not None else ("", ())
+        rows = self._query(
+            f"SELECT {SUBMISSION_COLUMNS} FROM weight_submissions {where} ORDER BY id DESC LIMIT ?", params + (limit,)
+        )
+        return [submission_from_row(row) for row in rows]
 
     def last_weights(self) -> WeightSet | None:
         """The last weights the chain accepted from this validator."""
@@ -355,6 +390,7 @@ class ValidatorState:
                 "block": last.block, "round_block": last.round_block, "version_key": last.version_key,
                 "weights": {str(u): w for u, w in zip(last.uids, last.weights) if w > 0},
             },
+            "weight_submissions": [sub.to_json() for sub in self.weight_submissions(limit=20)],
             "evaluations_cached": self.eval_count(),
             "counters": self.counters(),
             "recent_faults": [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,42 @@ class WeightSet:
     created_at: float = 0.0
 
 
+class SubmissionState(str, enum.Enum):
+    """Where one weight submission stands; values are what SQLite and `validator status` hold.
+
+    Plain subnets: `set` or `refused`. Commit-reveal subnets: `committed`, then `revealed` once the
+    chain's row for this uid shows the committed weights, or `dropped` when the reveal window
+    passed without it (the chain drops a failing reveal without an error).
+    """
+
+    SET = "set"
+    COMMITTED = "committed"
+    REVEALED = "revealed"
+    DROPPED = "dropped"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class WeightSubmission:
+    """One submission of weights: what was sent (or refused locally) and what became of it."""
+
+    round_block: int | None
+    block: int | None
+    state: SubmissionState
+    reason: str
+    uids: list[int]
+    weights: list[float]
+    version_key: int | None = None
+    reveal_by: int | None = None  # commit-reveal: the block by which the reveal must show on chain
+    id: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "round_block": self.round_block, "block": self.block, "state": self.state.value,
+            "reason": self.reason, "version_key": self.version_key, "reveal_by": self.reveal_by,
+        }
+
+
 @dataclass(frozen=True)
 class RoundProgress:
     """Where one competition's round stands."""
@@ -91,6 +128,7 @@ ADMISSION_COLUMNS = "hotkey, revision, reference, ok, reasons, content_hash, par
 ROUND_COLUMNS = "competition_id, round_block, seed, status, started_at, finished_at"
 WEIGHT_SET_COLUMNS = "block, round_block, uids, weights, ok, message, version_key, created_at"
 FAULT_COLUMNS = "round_block, competition_id, uid, hotkey, kind, reason, created_at"
+SUBMISSION_COLUMNS = "id, round_block, block, state, reason, uids, weights, version_key, reveal_by"
 
 
 def eval_from_row(row: Sequence[Any]) -> EvalRecord:
@@ -124,3 +162,11 @@ def weight_set_from_row(row: Sequence[Any]) -> WeightSet:
 
 def fault_from_row(row: Sequence[Any]) -> FaultRecord:
     return FaultRecord(*row)
+
+
+def submission_from_row(row: Sequence[Any]) -> WeightSubmission:
+    id_, round_block, block, state, reason, uids, weights, version_key, reveal_by = row
+    return WeightSubmission(
+        round_block, block, SubmissionState(state), reason or "", json.loads(uids), json.loads(weights),
+        version_key, reveal_by, id_,
+    )

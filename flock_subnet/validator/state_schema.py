@@ -63,7 +63,24 @@ def _migrate_to_2(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Step, ...] = (_migrate_to_1, _migrate_to_2)
+def _migrate_to_3(db: sqlite3.Connection) -> None:
+    """Version 3: each weight submission and where it stands (set, committed, revealed, dropped,
+    refused); the hotkeys the pending weights were computed for."""
+    run_script(
+        db,
+        """
+        CREATE TABLE weight_submissions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, round_block INTEGER, block INTEGER,
+            state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', uids TEXT NOT NULL,
+            weights TEXT NOT NULL, version_key INTEGER, reveal_by INTEGER,
+            created_at REAL NOT NULL, updated_at REAL NOT NULL);
+        CREATE INDEX weight_submissions_by_state ON weight_submissions (state, id);
+        ALTER TABLE pending_weights ADD COLUMN hotkeys TEXT NOT NULL DEFAULT '{}';
+        """,
+    )
+
+
+MIGRATIONS: tuple[Step, ...] = (_migrate_to_1, _migrate_to_2, _migrate_to_3)
 SCHEMA_VERSION = len(MIGRATIONS)
 SCHEMA = Schema(
     name="validator state",

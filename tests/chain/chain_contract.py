@@ -68,6 +68,12 @@ def _row(chain: Chain, netuid: int, uid: int) -> dict[int, float]:
     return chain.weights(netuid).get(uid, {})
 
 
+def _reveal_window(chain: Chain, netuid: int) -> int:
+    """Blocks after which any commit made now has been revealed (or dropped)."""
+    params = chain.hyperparameters(netuid)
+    return (params.reveal_period_epochs + 1) * (params.tempo + 1)
+
+
 def _snapshot(chain: Chain, netuid: int) -> tuple[dict, dict, tuple]:
     """Everything a refused write must leave untouched."""
     mg = chain.metagraph(netuid)
@@ -191,6 +197,7 @@ class ChainContract:
         harness.advance(1)
         result = chain.set_weights(validator, netuid, [uid_a, uid_b], [0.3, 0.7], version_key=0)
         assert result.ok, result.message
+        assert not result.data.get("committed")
         row = _row(chain, netuid, vuid)
         assert row[uid_b] == pytest.approx(1.0)
         assert row[uid_a] == pytest.approx(round(0.3 / 0.7 * U16_MAX) / U16_MAX, abs=1.5 / U16_MAX)
@@ -303,6 +310,57 @@ class ChainContract:
         row = _row(chain, netuid, vuid)
         total = sum(row.values())
         assert max(row.values()) / total <= 0.5 + 2 / U16_MAX
+
+    # ---------------------------------------------------------------- commit-reveal
+
+    def test_commit_hides_the_row_until_the_reveal_and_moves_last_update(self, harness: ChainHarness) -> None:
+        chain, netuid = harness.chain, harness.netuid
+        validator = harness.new_wallet("validator")
+        a, b = harness.new_wallet("miner-a"), harness.new_wallet("miner-b")
+        vuid = harness.register_validator(validator)
+        uid_a, uid_b = harness.register(a), harness.register(b)
+        harness.set_hyperparameter("commit_reveal_enabled", True)
+        assert chain.hyperparameters(netuid).commit_reveal_enabled is True
+        assert chain.hyperparameters(netuid).reveal_period_epochs >= 1
+        result = chain.set_weights(validator, netuid, [uid_a, uid_b], [0.3, 0.7], version_key=0)
+        assert result.ok, result.message
+        assert result.data.get("committed") is True
+        assert _row(chain, netuid, vuid) == {}
+        committed_at = chain.metagraph(netuid).neuron(vuid).last_update  # type: ignore[union-attr]
+        assert committed_at == chain.block()
+        harness.advance(_reveal_window(chain, netuid))
+        row = _row(chain, netuid, vuid)
+        assert row[uid_b] == pytest.approx(1.0)
+        assert row[uid_a] == pytest.approx(0.3 / 0.7, abs=2 / U16_MAX)
+        assert chain.metagraph(netuid).neuron(vuid).last_update == committed_at  # type: ignore[union-attr]
+
+    def test_a_reveal_below_the_weights_version_is_dropped_silently(self, harness: ChainHarness) -> None:
+        chain, netuid = harness.chain, harness.netuid
+        validator, miner = harness.new_wallet("validator"), harness.new_wallet("miner")
+        vuid = harness.register_validator(validator)
+        uid = harness.register(miner)
+        harness.set_hyperparameter("commit_reveal_enabled", True)
+        harness.set_hyperparameter("weights_version", 7)
+        stale = chain.set_weights(validator, netuid, [uid], [1.0], version_key=6)
+        assert stale.ok and stale.data.get("committed") is True  # the chain cannot see the version at commit
+        harness.advance(_reveal_window(chain, netuid))
+        assert _row(chain, netuid, vuid) == {}
+        assert chain.set_weights(validator, netuid, [uid], [1.0], version_key=7).ok
+        harness.advance(_reveal_window(chain, netuid))
+        assert _row(chain, netuid, vuid) == {uid: pytest.approx(1.0)}
+
+    def test_a_reveal_without_a_validator_permit_is_dropped_silently(self, harness: ChainHarness) -> None:
+        chain, netuid = harness.chain, harness.netuid
+        validator, miner, other = harness.new_wallet("validator"), harness.new_wallet("miner"), harness.new_wallet("other")
+        harness.register_validator(validator)
+        harness.set_hyperparameter("max_allowed_validators", 1)
+        muid, other_uid = harness.register(miner), harness.register(other)
+        harness.set_hyperparameter("commit_reveal_enabled", True)
+        result = chain.set_weights(miner, netuid, [other_uid], [1.0], version_key=0)
+        assert result.ok and result.data.get("committed") is True
+        harness.advance(_reveal_window(chain, netuid))
+        assert not chain.metagraph(netuid).neuron(muid).validator_permit  # type: ignore[union-attr]
+        assert _row(chain, netuid, muid) == {}
 
     # ---------------------------------------------------------------- hyperparameters
 

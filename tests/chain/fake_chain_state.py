@@ -20,11 +20,14 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "max_allowed_uids": 256,
     "max_validators": 64,
     "activity_cutoff": 5000,
+    "activity_cutoff_factor_milli": 13_889,
     "min_burn": RAO // 2,
     "serving_rate_limit": 50,
     "registration_allowed": True,
 }
 _HYPER_TAGS = {bool: "bool"}
+# Settings a node keeps in storage but leaves out of `get_subnet_hyperparams_v3`.
+STORAGE_ONLY = frozenset({"max_allowed_uids", "activity_cutoff_factor_milli"})
 
 
 @dataclass
@@ -37,7 +40,6 @@ class FakeNeuron:
     incentive: int = 0  # u16
     dividends: int = 0
     consensus: int = 0
-    validator_trust: int = 0
     emission: int = 0  # rao
     axon: dict | None = None
 

@@ -1,5 +1,6 @@
 """The extrinsics the fake subtensor models, with subtensor's rules for each: commitments,
-weights (direct and timelocked commits) and burned registration.
+weights (direct and timelocked commits, and the reveal of commits at their epoch) and burned
+registration.
 
 `ExtrinsicRules` is mixed into `FakeSubstrate`; a handler returns the events of an included
 extrinsic or raises `Refusal` with the chain's error name.
@@ -8,6 +9,7 @@ extrinsic or raises `Refusal` with the chain's error name.
 from __future__ import annotations
 
 from tests.chain.fake_chain_state import U16_MAX, FakeSubnet, _as_bytes, _Refusal
+from tests.chain.fake_timelock import open_commit
 
 
 class ExtrinsicRules:
@@ -95,10 +97,36 @@ class ExtrinsicRules:
         subnet, uid = self._weights_common(params, signer, "CommittingWeightsTooFast")
         if not subnet.hyper["commit_reveal_weights_enabled"]:
             raise _Refusal("CommitRevealDisabled", "Commit-reveal is disabled on this subnet.")
-        subnet.timelocked.append({"hotkey": signer, "block": self.block, "reveal_round": int(params["reveal_round"])})
+        subnet.timelocked.append({
+            "hotkey": signer, "uid": uid, "block": self.block, "reveal_round": int(params["reveal_round"]),
+            "reveal_epoch": subnet.epoch_index + int(subnet.hyper["commit_reveal_period"]),
+            "commit": params["commit"],
+        })
         subnet.last_update[uid] = self.block
         return [{"event": {"module_id": "SubtensorModule", "event_id": "TimelockedWeightsCommitted",
                            "attributes": {"netuid": subnet.netuid, "who": signer}}}]
+
+    def _reveal_due(self, subnet: FakeSubnet) -> None:
+        """Reveal the commits of the epoch just entered; a failing reveal is dropped without an error."""
+        due = [c for c in subnet.timelocked if c["reveal_epoch"] <= subnet.epoch_index]
+        subnet.timelocked = [c for c in subnet.timelocked if c["reveal_epoch"] > subnet.epoch_index]
+        for commit in due:
+            opened = open_commit(commit["commit"])
+            uid = subnet.uid_of(commit["hotkey"])
+            if opened is None or uid is None:  # sealed for good offline, or the hotkey is gone
+                continue
+            dests, values = opened["uids"], opened["weights"]
+            is_self = dests == [uid]
+            if int(opened["version_key"]) < int(subnet.hyper["weights_version"]):
+                continue
+            if not is_self and not subnet.permits()[uid] and commit["hotkey"] != subnet.owner_hotkey:
+                continue
+            if any(d >= len(subnet.neurons) for d in dests) or not values:
+                continue
+            if not is_self and len(dests) < int(subnet.hyper["min_allowed_weights"]):
+                continue
+            top = max(values)
+            subnet.weights[uid] = [(d, round(v * U16_MAX / top)) for d, v in zip(dests, values)]
 
     def _burned_register(self, params: dict, signer: str) -> list[dict]:
         subnet = self._subnet(params["netuid"])

@@ -8,14 +8,18 @@ websocket. The fake models exactly the storage items, runtime calls and extrinsi
 - reads: `SubtensorModule.{TokenSymbol, Uids, Weights, LastUpdate, CommitRevealWeightsEnabled,
   WeightsSetRateLimit, MinAllowedWeights, MaxWeightsLimit, SubnetEpochConsensus, ValidatorPermit,
   Tempo, RevealPeriodEpochs, LastEpochBlock, PendingEpochAt, SubnetEpochIndex, BlocksSinceLastStep,
-  SubnetOwnerHotkey, SubnetOwner, NetworksAdded}`, `Commitments.{CommitmentOf, RevealedCommitments}`, runtime
-  APIs `SubnetInfoRuntimeApi.{get_metagraph, get_subnet_hyperparams_v3}`, constants
+  SubnetOwnerHotkey, SubnetOwner, NetworksAdded, MaxAllowedUids,
+  ActivityCutoffFactorMilli}`, `Commitments.{CommitmentOf, RevealedCommitments}`, runtime
+  APIs `SubnetInfoRuntimeApi.{get_metagraph, get_subnet_hyperparams_v3}` (with only the fields a
+  node returns: no `validator_trust`, no `max_allowed_uids`), constants
   `Aura.SlotDuration` and `Commitments.MaxFields`. Anything else raises `ChainError` loudly.
 - writes: `Commitments.set_commitment` (hotkey must be registered, `RawN` length exact, at most
-  3 fields, a byte quota per tempo), `SubtensorModule.set_mechanism_weights` and
-  `commit_timelocked_mechanism_weights` (registration, rate limit, permit, stake, version key,
-  uid and length checks), `burned_register`. Every extrinsic is signed by the given keypair and
-  the signature verified; inclusion produces a new block.
+  3 fields, a byte quota per tempo), `SubtensorModule.set_mechanism_weights` (every weight rule
+  at once) and `commit_timelocked_mechanism_weights` (registration, rate limit, stake at commit; version key,
+  permit, uids and length at the reveal, a failing reveal dropped silently; commits are opened
+  only when made under `fake_timelock.transparent_timelock()`, otherwise they stay sealed as on
+  an offline node), `burned_register`. Every extrinsic is signed by the given keypair and the
+  signature verified; inclusion produces a new block.
 - test controls: the admin API (`create_subnet`, `register`, `add_stake`, `set_hyperparameter`,
   `advance`, `set_scores`) and fault injection (`hang_reads`, `block_reads_until`, `fail_reads`,
   `hang_submits`, `reject_next_submit`).
@@ -40,6 +44,7 @@ from tests.chain.fake_chain_state import (  # noqa: F401  (re-exported for tests
     _HYPER_TAGS,
     DEFAULT_HYPERPARAMETERS,
     RAO,
+    STORAGE_ONLY,
     U16_MAX,
     FakeNeuron,
     FakeSubnet,
@@ -121,6 +126,7 @@ class FakeSubstrate(ExtrinsicRules):
                     if self.block % (int(subnet.hyper["tempo"]) + 1) == 0:
                         subnet.last_epoch_block = self.block
                         subnet.epoch_index += 1
+                        self._reveal_due(subnet)
             return self.block
 
     def hash_of(self, block: int) -> str:
@@ -201,6 +207,7 @@ class FakeSubstrate(ExtrinsicRules):
                 return [
                     {"name": name, "value": {_HYPER_TAGS.get(type(value), "u64"): value}}
                     for name, value in subnet.hyper.items()
+                    if name not in STORAGE_ONLY
                 ]
         raise bt.ChainError(f"the fake subtensor does not model runtime call {api}.{method}")
 
@@ -233,6 +240,8 @@ class FakeSubstrate(ExtrinsicRules):
                 "SubnetEpochIndex": lambda: subnet.epoch_index,
                 "BlocksSinceLastStep": lambda: self.block - subnet.last_epoch_block,
                 "SubnetOwnerHotkey": lambda: subnet.owner_hotkey,
+                "MaxAllowedUids": lambda: int(hp["max_allowed_uids"]),
+                "ActivityCutoffFactorMilli": lambda: int(hp["activity_cutoff_factor_milli"]),
             }
             if item in simple:
                 return simple[item]()
@@ -290,7 +299,6 @@ class FakeSubstrate(ExtrinsicRules):
             "incentives": [n.incentive for n in neurons],
             "dividends": [n.dividends for n in neurons],
             "consensus": [n.consensus for n in neurons],
-            "validator_trust": [n.validator_trust for n in neurons],
             "emission": [n.emission for n in neurons],
             "alpha_stake": [n.stake for n in neurons],
             "tao_stake": [0 for _ in neurons],

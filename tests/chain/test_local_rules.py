@@ -88,11 +88,12 @@ def test_miner_may_set_only_a_self_weight_without_a_permit(local_chain, make_wal
     assert local_chain.set_weights(miner, NETUID, [uid], [1.0], version_key=0).ok
 
 
-def test_commit_reveal_on_refuses_plain_weights(local_chain, chain_owner):
+def test_commit_reveal_on_turns_set_weights_into_a_hidden_commit(local_chain, chain_owner):
     local_chain.set_hyperparameter(chain_owner, NETUID, "commit_reveal_weights_enabled", True)
     assert local_chain.hyperparameters(NETUID).commit_reveal_enabled
     result = local_chain.set_weights(chain_owner, NETUID, [0], [1.0], version_key=0)
-    assert result.error is ChainErrorCode.COMMIT_REVEAL_ENABLED
+    assert result.ok and result.data["committed"] is True
+    assert local_chain.weights(NETUID) == {}
 
 
 def test_registration_burns_and_checks_balance_and_ownership(local_chain, chain_owner, make_wallet):
@@ -126,7 +127,7 @@ def test_registration_burns_and_checks_balance_and_ownership(local_chain, chain_
     assert info.value.code is ChainErrorCode.SUBNET_NOT_FOUND
 
 
-def test_full_subnet_replaces_the_lowest_pruning_score_after_immunity(make_local_chain, make_wallet, chain_owner):
+def test_full_subnet_replaces_the_lowest_pruning_score_even_when_immune(make_local_chain, make_wallet, chain_owner):
     chain = make_local_chain(max_allowed_uids=3, immunity_period=5, tempo=100)
     a, b, c = make_wallet("a"), make_wallet("b"), make_wallet("c")
     uid_a = register_neuron(chain, a)
@@ -134,13 +135,9 @@ def test_full_subnet_replaces_the_lowest_pruning_score_after_immunity(make_local
     uid_b = register_neuron(chain, b)
     assert (uid_a, uid_b) == (1, 2)
     assert chain.set_weights(chain_owner, NETUID, [uid_a, uid_b], [0.5, 0.5], 0).ok
-    with pytest.raises(ChainError) as info:
-        register_neuron(chain, c)
-    assert info.value.code is ChainErrorCode.NO_NEURON_ID_AVAILABLE
-    assert chain.metagraph(NETUID).by_hotkey(c.hotkey.ss58_address) is None
-
-    chain.advance(5)
-    uid_c = chain.register(c, NETUID)  # c was funded by the failed attempt
+    # every uid is immune and there are fewer than 10 non-immune ones: pruning falls back to the
+    # immune uids (never the owner's), so a full subnet still takes the registration
+    uid_c = register_neuron(chain, c)
     assert uid_c == uid_a  # equal (zero) emission: the older registration goes first
     mg = chain.metagraph(NETUID)
     assert mg.n == 3 and mg.by_hotkey(a.hotkey.ss58_address) is None
@@ -148,6 +145,21 @@ def test_full_subnet_replaces_the_lowest_pruning_score_after_immunity(make_local
     assert mg.neuron(uid_c).block_at_registration == chain.block()
     # the owner's weight on the replaced uid stays as an explicit zero
     assert chain.weights(NETUID)[0] == {uid_a: 0.0, uid_b: 1.0}
+
+
+def test_with_more_than_ten_non_immune_uids_the_immune_ones_are_kept(make_local_chain, make_wallet):
+    chain = make_local_chain(max_allowed_uids=13, immunity_period=5, tempo=1000)
+    old = [register_neuron(chain, make_wallet(f"old-{i}")) for i in range(11)]  # uids 1..11
+    chain.advance(5)
+    young = register_neuron(chain, make_wallet("young"))  # uid 12, immune: the subnet is full
+    newcomer = register_neuron(chain, make_wallet("newcomer"))
+    assert newcomer == old[0]  # 11 non-immune uids: the oldest of them goes, not the immune one
+    assert chain.metagraph(NETUID).neuron(young) is not None
+
+
+def test_new_subnets_default_to_an_immunity_of_5000_blocks(local_chain, chain_owner):
+    local_chain.create_subnet(chain_owner, NETUID + 1)
+    assert local_chain.hyperparameters(NETUID + 1).immunity_period == 5000
 
 
 def test_stake_delegation_and_unstake_move_balances_exactly(local_chain, make_wallet):

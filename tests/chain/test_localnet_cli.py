@@ -78,3 +78,14 @@ def test_localnet_status_table_in_a_real_process(tmp_path):
     subprocess.run([*base, "init", *flags, "--block-time", "12", "--netuid", "3"], check=True, capture_output=True)
     out = subprocess.run([*base, "status", *flags, "--netuid", "3"], check=True, capture_output=True, text=True)
     assert "subnet 3" in out.stdout and "owner" in out.stdout
+
+
+def test_localnet_commit_reveal_is_settable_at_init_and_later(cli):
+    cli("init", "--manual", "--tempo", "5", "--netuid", "4", "--set", "commit_reveal_weights_enabled=true", wallet="owner")
+    shown = cli("hyperparameters", "--netuid", "4", wallet="owner")
+    assert shown["commit_reveal_enabled"] is True and shown["reveal_period_epochs"] == 1
+    changed = cli("hyperparameters", "--netuid", "4", "--set", "commit_reveal_weights_enabled=false",
+                  "--set", "commit_reveal_period=2", wallet="owner")
+    assert changed["commit_reveal_enabled"] is False and changed["reveal_period_epochs"] == 2
+    status = cli("status", "--netuid", "4")
+    assert status["commit_reveal"] is False and status["weight_commits"] == []

@@ -90,7 +90,7 @@ def test_block_and_block_hash(net):
 def test_metagraph_maps_rao_and_proportions(net, wallets):
     fake, chain, netuid = net
     fake.set_scores(netuid, 2, incentive=U16_MAX, emission=41 * RAO, consensus=U16_MAX // 2)
-    fake.set_scores(netuid, 1, dividends=U16_MAX, validator_trust=U16_MAX)
+    fake.set_scores(netuid, 1, dividends=U16_MAX)
     graph = chain.metagraph(netuid)
     assert graph.netuid == netuid and graph.block == fake.block
     assert graph.uids == [0, 1, 2]
@@ -99,7 +99,8 @@ def test_metagraph_maps_rao_and_proportions(net, wallets):
     assert validator.coldkey == coldkey(wallets["validator"])
     assert validator.stake == 1000 * RAO and isinstance(validator.stake, int)
     assert validator.validator_permit and not miner.validator_permit
-    assert validator.dividends == 1.0 and validator.validator_trust == 1.0
+    assert validator.dividends == 1.0
+    assert validator.validator_trust == 0.0  # a real node's metagraph does not return it
     assert miner.incentive == 1.0 and miner.emission == 41 * RAO
     assert math.isclose(miner.consensus, 0.5, abs_tol=1e-4)
     assert graph.validators == [validator]
@@ -124,6 +125,12 @@ def test_hyperparameters(net, wallets):
     assert params.max_allowed_validators == 64
     assert params.commitment_max_bytes == 128
     assert params.owner_hotkey == hotkey(wallets["owner"])
+    assert params.reveal_period_epochs == 1
+    # not in the hyperparameters runtime API: read from storage, the cutoff from its factor
+    assert "max_allowed_uids" not in params.extra and params.max_allowed_uids == 256
+    assert params.activity_cutoff == 13_889 * 360 // 1000
+    fake.set_hyperparameter(netuid, "max_allowed_uids", 128)
+    assert chain.hyperparameters(netuid).max_allowed_uids == 128
     with pytest.raises(ChainError) as info:
         chain.hyperparameters(77)
     assert info.value.code is ChainErrorCode.SUBNET_NOT_FOUND

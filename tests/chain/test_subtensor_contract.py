@@ -15,12 +15,14 @@ import pytest
 from flock_subnet.chain.subtensor import SubtensorChain
 from tests.chain.chain_contract import VALIDATOR_STAKE, ChainContract, ChainHarness
 from tests.chain.fake_substrate import FakeSubstrate
+from tests.chain.fake_timelock import transparent_timelock
 
 # port names (`Hyperparameters` fields) -> the chain's hyperparameter names
 _CHAIN_NAMES = {
     "max_weight_limit": "max_weights_limit",
     "commit_reveal_enabled": "commit_reveal_weights_enabled",
     "max_allowed_validators": "max_validators",
+    "reveal_period_epochs": "commit_reveal_period",
 }
 
 
@@ -73,6 +75,7 @@ class FakeSubtensorHarness(ChainHarness):
 class TestSubtensorChainContract(ChainContract):
     @pytest.fixture
     def harness(self, make_wallet: Any, chain_owner: Any) -> ChainHarness:
-        harness = FakeSubtensorHarness(make_wallet, chain_owner)
-        yield harness
-        harness.close()
+        with transparent_timelock():
+            harness = FakeSubtensorHarness(make_wallet, chain_owner)
+            yield harness
+            harness.close()

@@ -99,7 +99,7 @@ def test_set_weights_and_refusals(chain, tmp_path):
         wait_blocks(chain, result.retry_after_blocks or 1)
     assert result.ok, result.message
     if params.commit_reveal_enabled:
-        assert result.data.get("reveal_round")
+        assert result.data.get("reveal_round") and result.data.get("committed") is True
     else:
         assert miner_uid in chain.weights(NETUID)[graph.uid_of(validator.hotkey.ss58_address)]
 

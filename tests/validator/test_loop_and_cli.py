@@ -14,7 +14,7 @@ from flock_subnet.config import WandbSettings
 from flock_subnet.rules import protocol
 from flock_subnet.validator.plan import PlanStatus
 from flock_subnet.validator.report import CompetitionRound, EvalStatus, RoundReport, UidReport
-from flock_subnet.validator.state import ValidatorState, WeightSet
+from flock_subnet.validator.state import SubmissionState, ValidatorState, WeightSet, WeightSubmission
 
 
 def test_run_waits_for_new_rounds_and_beats(make_subnet, tmp_path, monkeypatch):
@@ -89,14 +89,22 @@ def test_status_command(tmp_path):
         state.finish_round("local", 100)
         state.record_weights(WeightSet(103, 100, [0, 1, 2], [0.0, 0.75, 0.25], True, "ok", 1000))
         state.log_fault("miner", "malformed commitment", uid=3, round_block=100)
+        state.record_submission(WeightSubmission(100, 103, SubmissionState.COMMITTED, "hidden", [1, 2], [0.75, 0.25]))
+        state.record_submission(WeightSubmission(110, 112, SubmissionState.REFUSED, "version 1001 required", [1], [1.0]))
     result = _status("--workdir", str(workdir), "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["latest_round"] == {"competition": "local", "round_block": 100, "seed": 7, "status": "done"}
     assert summary["last_weights"]["weights"] == {"1": 0.75, "2": 0.25}
     assert summary["recent_faults"][0]["reason"] == "malformed commitment"
+    submissions = summary["weight_submissions"]
+    assert [{k: s[k] for k in ("round_block", "block", "state", "reason")} for s in submissions] == [
+        {"round_block": 110, "block": 112, "state": "refused", "reason": "version 1001 required"},
+        {"round_block": 100, "block": 103, "state": "committed", "reason": "hidden"},
+    ]
     table = _status("--workdir", str(workdir))
     assert table.returncode == 0 and "last weights set at block 103" in table.stdout
+    assert "refused" in table.stdout and "version 1001 required" in table.stdout
     assert "malformed commitment" in table.stdout
     missing = _status("--workdir", str(tmp_path / "nowhere"))
     assert missing.returncode == 1 and "no validator state" in missing.stderr
@@ -130,3 +138,36 @@ def test_round_report_outputs():
     console.print(report.table())
     text = console.export_text()
     assert "local round 100" in text and "weights set" in text and "bob/b@12345678" in text
+
+
+def test_a_round_on_a_commit_reveal_subnet_commits_then_sees_the_reveal(make_subnet, miner_models, chain_owner, tmp_path):
+    from flock_subnet import SPEC_VERSION
+    from tests.fixtures.chain import NETUID
+
+    subnet = make_subnet(commit_reveal_enabled=True)
+    vuid = subnet.add_validator("val")
+    subnet.add_miner("good")
+    subnet.publish("good", "alice", miner_models["good"], "tiny-good")
+    subnet.advance_to_next_round()
+    validator = subnet.validator("val", tmp_path / "val")
+    report = validator.run_round()
+    assert report.weights_set and "committed" in report.weights_message
+    (committed,) = validator.state.weight_submissions()
+    assert committed.state is SubmissionState.COMMITTED
+    assert vuid not in subnet.chain.weights(NETUID)  # hidden until the reveal
+    subnet.chain.advance_to(committed.reveal_by)  # past the next round start: that round commits again
+    validator.run_round()
+    newer, revealed = validator.state.weight_submissions()
+    assert revealed.id == committed.id and revealed.state is SubmissionState.REVEALED
+    assert newer.state is SubmissionState.COMMITTED
+    assert max(subnet.chain.weights(NETUID)[vuid].values()) == 1.0
+
+    subnet.chain.set_hyperparameter(chain_owner, NETUID, "weights_version", SPEC_VERSION + 1)
+    before = subnet.chain.metagraph(NETUID).neuron(vuid).last_update
+    subnet.advance_to_next_round()
+    report = validator.run_round()
+    assert not report.weights_set and f"version {SPEC_VERSION + 1}" in report.weights_message
+    newest = validator.state.weight_submissions()[0]
+    assert newest.state is SubmissionState.REFUSED and str(SPEC_VERSION + 1) in newest.reason
+    assert subnet.chain.metagraph(NETUID).neuron(vuid).last_update == before  # nothing was committed
+    validator.state.close()

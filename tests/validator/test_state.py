@@ -10,7 +10,15 @@ import textwrap
 import pytest
 
 from flock_subnet.validator import state as state_mod
-from flock_subnet.validator.state import AdmissionRecord, EvalRecord, StateError, ValidatorState, WeightSet
+from flock_subnet.validator.state import (
+    AdmissionRecord,
+    EvalRecord,
+    StateError,
+    SubmissionState,
+    ValidatorState,
+    WeightSet,
+    WeightSubmission,
+)
 
 
 @pytest.fixture
@@ -149,7 +157,7 @@ def test_migration_from_schema_1_keeps_data(tmp_path):
     db.close()
 
     with ValidatorState(path) as upgraded:
-        assert upgraded.schema_version == state_mod.SCHEMA_VERSION == 2
+        assert upgraded.schema_version == state_mod.SCHEMA_VERSION >= 3
         record = upgraded.get_eval("h", "local", 10)
         assert record.loss == 1.5 and record.per_task == {} and record.tokens_per_s == 0.0
         assert upgraded.ema("local") == {2: 0.75}
@@ -157,6 +165,48 @@ def test_migration_from_schema_1_keeps_data(tmp_path):
         upgraded.increment("evaluations")  # tables added by version 2 work
         upgraded.set_pending_weights(10, {2: 1.0})
         assert upgraded.counter("evaluations") == 1
+
+
+def test_migration_from_schema_2_keeps_pending_weights_and_adds_submissions(tmp_path):
+    path = tmp_path / "v2.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    state_mod.MIGRATIONS[0](db)
+    state_mod.MIGRATIONS[1](db)
+    db.execute("PRAGMA user_version = 2")
+    db.execute("INSERT INTO pending_weights (id, round_block, weights, created_at) VALUES (1, 10, '{\"2\": 1.0}', 0)")
+    db.close()
+    with ValidatorState(path) as upgraded:
+        assert upgraded.schema_version == state_mod.SCHEMA_VERSION >= 3
+        assert upgraded.pending_weights() == (10, {2: 1.0})
+        assert upgraded.pending_hotkeys() == {}  # not recorded before version 3: nothing is zeroed
+        assert upgraded.weight_submissions() == []
+        upgraded.record_submission(WeightSubmission(10, 12, SubmissionState.SET, "", [2], [1.0], 1000))
+        assert upgraded.weight_submissions()[0].state is SubmissionState.SET
+
+
+def test_weight_submissions_newest_first_with_state_changes(vstate):
+    import json
+
+    vstate.set_pending_weights(100, {0: 1.0}, {0: "HK0"})
+    assert vstate.pending_hotkeys() == {0: "HK0"}
+    vstate.record_submission(WeightSubmission(90, 95, SubmissionState.SET, "", [0], [1.0], 1000))
+    first = vstate.record_submission(
+        WeightSubmission(100, 105, SubmissionState.COMMITTED, "hidden", [0, 1], [0.2, 0.8], 1000, reveal_by=130)
+    )
+    vstate.record_submission(WeightSubmission(110, 111, SubmissionState.REFUSED, "version 1001 required", [0], [1.0]))
+    assert [s.state for s in vstate.weight_submissions()] == [
+        SubmissionState.REFUSED, SubmissionState.COMMITTED, SubmissionState.SET,
+    ]
+    (committed,) = vstate.weight_submissions(SubmissionState.COMMITTED)
+    assert committed.id == first and committed.reveal_by == 130 and committed.weights == [0.2, 0.8]
+    vstate.update_submission(first, SubmissionState.DROPPED, "not revealed by block 130")
+    assert vstate.weight_submissions(SubmissionState.COMMITTED) == []
+    assert vstate.counter("weights_dropped") == 1 and vstate.counter("weights_committed") == 1
+    listed = json.loads(json.dumps(vstate.summary()))["weight_submissions"]
+    assert [(s["round_block"], s["block"], s["state"]) for s in listed] == [
+        (110, 111, "refused"), (100, 105, "dropped"), (90, 95, "set"),
+    ]
+    assert listed[0]["reason"] == "version 1001 required" and listed[1]["reason"] == "not revealed by block 130"
 
 
 def test_newer_schema_is_refused_with_advice(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from flock_subnet import SPEC_VERSION
 from flock_subnet.chain.base import ChainErrorCode
 from flock_subnet.validator.faults import Backoff
-from flock_subnet.validator.state import ValidatorState
+from flock_subnet.validator.state import SubmissionState, ValidatorState
 from flock_subnet.validator.weights import WeightSetter
 from tests.fixtures.chain import NETUID, register_neuron, register_validator
 
@@ -61,18 +61,52 @@ def test_state_record_blocks_a_second_set_even_if_the_chain_looks_older(setup):
 
 def test_chain_refusal_is_recorded_with_its_code(setup, chain_owner):
     chain, setter, state, vuid, (m1, _m2) = setup
-    chain.set_hyperparameter(chain_owner, NETUID, "weights_version", SPEC_VERSION + 1)
+    chain.set_hyperparameter(chain_owner, NETUID, "stake_threshold", 10**15)
     outcome = setter.maybe_set({m1: 1.0}, 10)
-    assert not outcome.set
-    assert outcome.error == ChainErrorCode.INCORRECT_WEIGHT_VERSION.value
+    assert not outcome.set and outcome.state is SubmissionState.REFUSED
+    assert outcome.error == ChainErrorCode.NOT_ENOUGH_STAKE_TO_SET_WEIGHTS.value
     assert state.weight_sets()[0].ok is False and state.last_weights() is None
     assert state.counter("weight_sets_failed") == 1
+    (refused,) = state.weight_submissions()
+    assert refused.state is SubmissionState.REFUSED and "NotEnoughStakeToSetWeights" in refused.reason
     # no hammering: the next attempts wait a few blocks
     assert "trying again at block" in setter.maybe_set({m1: 1.0}, 10).message
     assert len(state.weight_sets()) == 1
-    chain.set_hyperparameter(chain_owner, NETUID, "weights_version", SPEC_VERSION)
+    chain.set_hyperparameter(chain_owner, NETUID, "stake_threshold", 0)
     chain.advance(WeightSetter.REFUSAL_PAUSE_BLOCKS)
     assert setter.maybe_set({m1: 1.0}, 10).set
+    assert state.weight_submissions()[0].state is SubmissionState.SET
+
+
+def test_a_weights_version_above_the_spec_version_is_refused_locally(setup, chain_owner):
+    chain, setter, state, vuid, (m1, _m2) = setup
+    chain.set_hyperparameter(chain_owner, NETUID, "weights_version", SPEC_VERSION + 1)
+    before = chain.metagraph(NETUID).neuron(vuid).last_update
+    outcome = setter.maybe_set({m1: 1.0}, 10)
+    assert not outcome.set and outcome.state is SubmissionState.REFUSED
+    assert f"version {SPEC_VERSION + 1}" in outcome.message and "upgrade" in outcome.message
+    assert state.weight_sets() == []  # nothing reached the chain
+    assert chain.metagraph(NETUID).neuron(vuid).last_update == before
+    setter.maybe_set({m1: 1.0}, 10)  # the loop asks again: one record per round and reason
+    (refused,) = state.weight_submissions()
+    assert refused.round_block == 10 and str(SPEC_VERSION + 1) in refused.reason
+
+
+def test_a_hotkey_without_permit_is_refused_locally_but_the_owner_is_not(setup, make_wallet, chain_owner):
+    chain, _setter, state, _vuid, (m1, _m2) = setup
+    miner = make_wallet("miner0")  # registered in the fixture, no stake: no permit
+    outcome = WeightSetter(chain, miner, NETUID, state, Backoff(attempts=2, base_s=0.01)).maybe_set({m1: 1.0}, 10)
+    assert outcome.state is SubmissionState.REFUSED and "validator permit" in outcome.message
+    owner = WeightSetter(chain, chain_owner, NETUID, state, Backoff(attempts=2, base_s=0.01))
+    assert owner.maybe_set({m1: 1.0}, 10).set
+
+
+def test_a_uid_that_changed_hands_gets_zero(setup):
+    chain, setter, state, vuid, (m1, m2) = setup
+    hotkeys = {n.uid: n.hotkey for n in chain.metagraph(NETUID).neurons}
+    hotkeys[m1] = "5SomeoneWhoLeft"
+    assert setter.maybe_set({m1: 0.5, m2: 0.5}, 10, hotkeys=hotkeys).set
+    assert chain.weights(NETUID)[vuid] == {m2: pytest.approx(1.0)}
 
 
 def test_nothing_to_reward_and_unregistered(setup, make_wallet, tmp_path):

@@ -6,7 +6,8 @@ payouts of every epoch). Every write is signed by the wallet's hotkey (or coldke
 registration, stake and subnet administration) and the signature is verified before anything is
 applied. Epochs run through `flock_subnet.rules.consensus` every `tempo` blocks, lazily: whichever
 process touches the chain first after an epoch block runs it, so all processes see the same
-history. This module opens chain files and applies the signed writes; the reads are in
+history. On a commit-reveal subnet `set_weights` stores a hidden commit that an epoch reveals
+later (`reveal.py`); weight rows are checked and stored by `weightrows.py`. This module opens chain files and applies the signed writes; the reads are in
 `reads.py`, rules in `ops.py`, epochs in `epoch.py`, storage in `store.py`.
 """
 
@@ -21,10 +22,11 @@ from typing import Any
 
 from flock_subnet.chain.base import U16_MAX, Chain, ChainError, ChainErrorCode, ChainResult, Wallet
 from flock_subnet.errors import FlockError
-from flock_subnet.kit.localchain import ops
+from flock_subnet.kit.localchain import ops, weightrows
 from flock_subnet.kit.localchain.clock import MANUAL, Clock, ManualClock, WallClock
 from flock_subnet.kit.localchain.epoch import EpochRecord, catch_up
 from flock_subnet.kit.localchain.reads import ClockState, LocalChainReads
+from flock_subnet.kit.localchain.reveal import commit_weights
 from flock_subnet.kit.localchain.rules import COMMITMENT_MAX_BYTES, RuleViolation, check_weight_input
 from flock_subnet.kit.localchain.signing import sign_call, verify_call
 from flock_subnet.kit.localchain.store import SCHEMA_VERSION, Store, add_balance, get_meta, set_meta
@@ -209,7 +211,9 @@ class LocalChain(LocalChainReads, Chain):
             return ChainResult.failure(exc.code, exc.message, retry_after_blocks=exc.retry_after_blocks)
 
         def apply(conn: Any, block: int) -> dict[str, Any]:
-            stored = ops.set_weights(conn, hotkey, netuid, uid_list, weight_list, int(version_key), block)
+            if ops.subnet_params(conn, netuid)["commit_reveal_enabled"]:
+                return commit_weights(conn, hotkey, netuid, uid_list, weight_list, int(version_key), block)
+            stored = weightrows.set_weights(conn, hotkey, netuid, uid_list, weight_list, int(version_key), block)
             return {"uids": list(stored)}
 
         return self._port_write(apply)
@@ -230,6 +234,9 @@ def _genesis(conn: Any, path: Path, clock: Clock) -> tuple[str, ClockState]:
         set_meta(conn, "block_time", repr(clock.block_time if isinstance(clock, WallClock) else 0.0))
         set_meta(conn, "issuance", 0)
     version = int(get_meta(conn, "schema_version") or 0)
+    if 0 < version < SCHEMA_VERSION:  # the store has just migrated the file's tables
+        set_meta(conn, "schema_version", SCHEMA_VERSION)
+        version = SCHEMA_VERSION
     if version != SCHEMA_VERSION:
         raise FlockError(
             f"local chain {path} has schema version {version}, this code reads {SCHEMA_VERSION}; "

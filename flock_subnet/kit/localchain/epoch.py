@@ -2,7 +2,9 @@
 
 At every `tempo` blocks (counted from the subnet's last epoch) the chain:
 1. accrues the alpha of every block since the last epoch with `consensus.split_block_emission`
-   (owner cut, miners' half, validators' half; no root network locally);
+   (owner cut, miners' half, validators' half less the root share); the root network is an
+   assumption here (`tao_weight_milli`, `root_tao`: TAO staked on root weighting this subnet, 0 by
+   default), and the root stakers' share is recycled since no root staker lives on this chain;
 2. runs `consensus.run_epoch` on the stored stakes, weights, bonds, permits, last updates and
    registration blocks;
 3. stores what the epoch computed (incentive, dividends, consensus, trust, emission, permits,
@@ -10,6 +12,7 @@ At every `tempo` blocks (counted from the subnet's last epoch) the chain:
    on a hotkey; whatever is not credited (the owner's own incentive, rounding dust) is recycled;
 4. records the epoch and each credit, so `epoch_history` can say what was paid to whom.
 
+After each epoch, weight commits due in the new epoch are revealed (`reveal.py`).
 `catch_up` runs due epochs in block order, so a chain opened after a pause replays them exactly
 as if it had been running all along.
 """
@@ -20,6 +23,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from flock_subnet.kit.localchain.reveal import reveal_due
 from flock_subnet.kit.localchain.store import add_stake, get_meta, set_meta
 
 
@@ -109,6 +113,7 @@ def catch_up(conn: sqlite3.Connection, block: int) -> int:
     ran = 0
     while (due := _due_subnet(conn, block)) is not None:
         run_subnet_epoch(conn, due[0], due[1])
+        reveal_due(conn, due[0])
         ran += 1
     return ran
 
@@ -129,7 +134,14 @@ def run_subnet_epoch(conn: sqlite3.Connection, netuid: int, block: int) -> Epoch
     blocks = max(0, block - last_epoch_block)
 
     pending = consensus.PendingEmission()
-    split = consensus.split_block_emission(int(params["alpha_emission_per_block"]), owner_cut_u16=int(params["subnet_owner_cut"]))
+    alpha_staked = int(conn.execute("SELECT COALESCE(SUM(amount), 0) FROM stakes WHERE netuid = ?", (netuid,)).fetchone()[0])
+    root_share = consensus.root_proportion(
+        int(params["tao_weight_milli"]) / 1000, int(params["root_tao"]), max(1, alpha_staked)
+    )
+    split = consensus.split_block_emission(
+        int(params["alpha_emission_per_block"]), owner_cut_u16=int(params["subnet_owner_cut"]),
+        root_share=root_share, root_sell=False,  # no root stakers on this chain: their share is recycled
+    )
     for _ in range(blocks):
         pending.add(split)
 

@@ -2,26 +2,27 @@
 
 Every function checks the chain's rules first and raises `RuleViolation` (with subtensor's
 error name) before changing anything, so a refused call leaves the state exactly as it was.
-Signatures are checked by the caller (`chain.py`) before a transaction starts.
+Signatures are checked by the caller (`chain.py`) before a transaction starts. Weight rows are
+in `weightrows.py`; the alpha pool and the moving burn a subnet may opt into in `market.py`.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
 from typing import Any
 
 from flock_subnet.chain.base import ChainErrorCode
+from flock_subnet.kit.localchain import market
 from flock_subnet.kit.localchain.rules import (
     COMMITMENT_MAX_BYTES,
     DEFAULT_HYPERPARAMETERS,
     MAX_DELEGATE_TAKE_U16,
+    MIN_NON_IMMUNE_UIDS,
     RuleViolation,
     canonical_hyperparameter,
     coerce_hyperparameter,
     commitment_charge,
-    process_weights,
 )
 from flock_subnet.kit.localchain.store import add_balance, add_stake, balance_of, get_meta, set_meta, stake_of
 
@@ -116,13 +117,25 @@ def set_hyperparameter(conn: sqlite3.Connection, signer_coldkey: str, netuid: in
 
 
 def _neuron_to_prune(conn: sqlite3.Connection, netuid: int, block: int, immunity_period: int) -> int | None:
-    """The non-immune uid with the lowest pruning score (last emission; older registration first)."""
+    """The uid a registration replaces: lowest emission, then oldest registration, then lowest uid.
+
+    Among non-immune uids while there are more than `MIN_NON_IMMUNE_UIDS` of them; otherwise among
+    every uid but the owner's, immune ones included, as the chain does, so a full subnet always
+    takes a registration.
+    """
     owner_hotkey = subnet_row(conn, netuid)[2]
-    row = conn.execute(
-        "SELECT uid FROM neurons WHERE netuid = ? AND hotkey != ? AND block_at_registration + ? <= ? "
-        "ORDER BY emission ASC, block_at_registration ASC, uid ASC LIMIT 1",
+    order = "ORDER BY emission ASC, block_at_registration ASC, uid ASC LIMIT 1"
+    non_immune = int(conn.execute(
+        "SELECT COUNT(*) FROM neurons WHERE netuid = ? AND hotkey != ? AND block_at_registration + ? <= ?",
         (netuid, owner_hotkey, immunity_period, block),
-    ).fetchone()
+    ).fetchone()[0])
+    if non_immune > MIN_NON_IMMUNE_UIDS:
+        row = conn.execute(
+            f"SELECT uid FROM neurons WHERE netuid = ? AND hotkey != ? AND block_at_registration + ? <= ? {order}",
+            (netuid, owner_hotkey, immunity_period, block),
+        ).fetchone()
+    else:
+        row = conn.execute(f"SELECT uid FROM neurons WHERE netuid = ? AND hotkey != ? {order}", (netuid, owner_hotkey)).fetchone()
     return None if row is None else int(row[0])
 
 
@@ -144,7 +157,7 @@ def register(conn: sqlite3.Connection, coldkey: str, hotkey: str, netuid: int, b
             ChainErrorCode.NON_ASSOCIATED_COLDKEY,
             f"hotkey {hotkey} belongs to coldkey {owner}, not {coldkey}; register it with its own coldkey",
         )
-    burn = int(params["burn"])
+    burn = market.current_burn(conn, netuid, params, block)
     balance = balance_of(conn, coldkey)
     if balance < burn:
         raise RuleViolation(
@@ -160,13 +173,13 @@ def register(conn: sqlite3.Connection, coldkey: str, hotkey: str, netuid: int, b
         if pruned is None:
             raise RuleViolation(
                 ChainErrorCode.NO_NEURON_ID_AVAILABLE,
-                f"subnet {netuid} is full ({n} uids) and every neuron is within its immunity period; "
-                "try again later",
+                f"subnet {netuid} is full ({n} uids) and only its owner could be replaced; raise max_allowed_uids",
             )
         uid = pruned
         clear_uid(conn, netuid, uid)
     add_balance(conn, coldkey, -burn)
     burn_issuance(conn, burn)
+    market.registered(conn, netuid, params, block, burn)
     _claim_hotkey(conn, hotkey, coldkey)
     _insert_neuron(conn, netuid, uid, hotkey, coldkey, block)
     return uid
@@ -194,7 +207,7 @@ def move_stake_in(conn: sqlite3.Connection, coldkey: str, hotkey: str, netuid: i
             ChainErrorCode.NOT_ENOUGH_BALANCE, f"coldkey {coldkey} holds {balance} rao, cannot stake {amount}; fund it first"
         )
     add_balance(conn, coldkey, -amount)
-    add_stake(conn, netuid, hotkey, coldkey, amount)
+    add_stake(conn, netuid, hotkey, coldkey, market.tao_to_alpha(conn, netuid, subnet_params(conn, netuid), amount))
     return stake_of(conn, netuid, hotkey, coldkey)
 
 
@@ -209,7 +222,7 @@ def move_stake_out(conn: sqlite3.Connection, coldkey: str, hotkey: str, netuid: 
             f"coldkey {coldkey} has {held} rao staked on {hotkey} in subnet {netuid}, cannot remove {amount}",
         )
     add_stake(conn, netuid, hotkey, coldkey, -amount)
-    add_balance(conn, coldkey, amount)
+    add_balance(conn, coldkey, market.alpha_to_tao(conn, netuid, subnet_params(conn, netuid), amount))
     return stake_of(conn, netuid, hotkey, coldkey)
 
 
@@ -276,81 +289,3 @@ def commit(conn: sqlite3.Connection, hotkey: str, netuid: int, data: bytes, bloc
         "ON CONFLICT(netuid, hotkey) DO UPDATE SET data = excluded.data, block = excluded.block",
         (netuid, hotkey, data.decode("utf-8"), block),
     )
-
-
-def set_weights(
-    conn: sqlite3.Connection,
-    hotkey: str,
-    netuid: int,
-    uids: Sequence[int],
-    weights: Sequence[float],
-    version_key: int,
-    block: int,
-) -> tuple[int, ...]:
-    """Validate and store one validator's weight row; returns the stored u16 values' target uids."""
-    row = subnet_row(conn, netuid)
-    params = subnet_params(conn, netuid)
-    uid = uid_of(conn, netuid, hotkey)
-    if uid is None:
-        raise RuleViolation(
-            ChainErrorCode.NOT_REGISTERED, f"hotkey {hotkey} is not registered on subnet {netuid}; register it first"
-        )
-    if params["commit_reveal_enabled"]:
-        raise RuleViolation(
-            ChainErrorCode.COMMIT_REVEAL_ENABLED,
-            f"subnet {netuid} has commit-reveal on; plain set_weights is refused (the owner can turn it off)",
-        )
-    required = int(params["weights_version"])
-    if int(version_key) < required:
-        raise RuleViolation(
-            ChainErrorCode.INCORRECT_WEIGHT_VERSION,
-            f"version_key {version_key} is below subnet {netuid}'s weights_version {required}; upgrade the validator",
-        )
-    is_owner = hotkey == row[2]
-    stake = int(
-        conn.execute("SELECT COALESCE(SUM(amount), 0) FROM stakes WHERE netuid = ? AND hotkey = ?", (netuid, hotkey))
-        .fetchone()[0]
-    )
-    if not is_owner and stake < int(params["stake_threshold"]):
-        raise RuleViolation(
-            ChainErrorCode.NOT_ENOUGH_STAKE_TO_SET_WEIGHTS,
-            f"hotkey {hotkey} has {stake} rao staked; setting weights needs {params['stake_threshold']}",
-        )
-    processed = process_weights(uids, weights, int(params["max_weight_limit"]))
-    n = neuron_count(conn, netuid)
-    unknown = [u for u in uids if int(u) >= n]
-    if unknown:
-        raise RuleViolation(
-            ChainErrorCode.INVALID_UIDS, f"uids {sorted(int(u) for u in unknown)} do not exist on subnet {netuid} (n = {n})"
-        )
-    self_only = processed.uids == (uid,)
-    permit = bool(conn.execute("SELECT validator_permit FROM neurons WHERE netuid = ? AND uid = ?", (netuid, uid)).fetchone()[0])
-    if not permit and not is_owner and not self_only:
-        raise RuleViolation(
-            ChainErrorCode.NO_VALIDATOR_PERMIT,
-            f"uid {uid} has no validator permit on subnet {netuid}; permits go to the top "
-            f"{params['max_allowed_validators']} stakes at each epoch",
-        )
-    minimum = min(int(params["min_allowed_weights"]), n)
-    if len(processed.uids) < minimum and not self_only:
-        raise RuleViolation(
-            ChainErrorCode.WEIGHT_VEC_LENGTH_IS_LOW,
-            f"{len(processed.uids)} non-zero weights, subnet {netuid} requires at least {minimum}",
-        )
-    last_update = int(conn.execute("SELECT last_update FROM neurons WHERE netuid = ? AND uid = ?", (netuid, uid)).fetchone()[0])
-    limit = int(params["weights_rate_limit"])
-    if last_update > 0 and block - last_update < limit:
-        wait = limit - (block - last_update)
-        raise RuleViolation(
-            ChainErrorCode.WEIGHTS_RATE_LIMITED,
-            f"uid {uid} last set weights at block {last_update}; subnet {netuid} allows it every {limit} blocks, "
-            f"retry in {wait}",
-            retry_after_blocks=wait,
-        )
-    conn.execute("DELETE FROM weights WHERE netuid = ? AND uid = ?", (netuid, uid))
-    conn.executemany(
-        "INSERT INTO weights (netuid, uid, target, value) VALUES (?, ?, ?, ?)",
-        [(netuid, uid, t, v) for t, v in zip(processed.uids, processed.values)],
-    )
-    conn.execute("UPDATE neurons SET last_update = ? WHERE netuid = ? AND uid = ?", (block, netuid, uid))
-    return processed.uids

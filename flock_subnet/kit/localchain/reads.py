@@ -23,6 +23,7 @@ from flock_subnet.chain.base import (
 from flock_subnet.kit.localchain import ops
 from flock_subnet.kit.localchain.clock import MANUAL, WALL, wall_block
 from flock_subnet.kit.localchain.epoch import EpochRecord, catch_up, epoch_due, load_epoch_history
+from flock_subnet.kit.localchain.reveal import pending_commits
 from flock_subnet.kit.localchain.rules import DEFAULT_DELEGATE_TAKE_U16, RuleViolation, block_hash
 from flock_subnet.kit.localchain.store import Store, balance_of, get_meta, stake_of
 from flock_subnet.kit.localchain.views import build_hyperparameters, build_metagraph
@@ -141,6 +142,13 @@ class LocalChainReads:
             row = self._reading(lambda: ops.subnet_row(conn, netuid))
             tempo = int(ops.subnet_params(conn, netuid)["tempo"])
         return None if tempo == 0 else int(row[4]) + tempo
+
+    def weight_commits(self, netuid: int) -> list[dict[str, Any]]:
+        """Weight commits not revealed yet (hotkey, uid, commit block, reveal epoch); their weights stay hidden."""
+        self._sync()
+        with self._store.read() as conn:
+            self._reading(lambda: ops.subnet_row(conn, netuid))
+            return pending_commits(conn, netuid)
 
     @staticmethod
     def _reading(fn: Callable[[], Any]) -> Any:

@@ -20,6 +20,7 @@ DEFAULT_DELEGATE_TAKE_U16 = 11_796  # 18 %, subtensor's InitialDefaultDelegateTa
 MAX_DELEGATE_TAKE_U16 = 11_796
 COMMITMENT_MAX_BYTES = 128  # one Raw field
 COMMITMENT_MIN_CHARGE = 100  # each commitment uses at least 100 bytes of the per-tempo quota
+MIN_NON_IMMUNE_UIDS = 10  # with this many non-immune uids or fewer, pruning may take an immune one
 
 # What a new subnet starts with on the local chain (subtensor's defaults for a new subnet, except
 # commit-reveal, which needs drand and is therefore off on an offline chain).
@@ -27,10 +28,11 @@ DEFAULT_HYPERPARAMETERS: dict[str, int | bool] = {
     "tempo": 360,
     "weights_rate_limit": 100,
     "commit_reveal_enabled": False,
+    "commit_reveal_period": 1,
     "weights_version": 0,
     "max_weight_limit": U16_MAX,
     "min_allowed_weights": 1,
-    "immunity_period": 4096,
+    "immunity_period": 5000,
     "max_allowed_uids": 256,
     "max_allowed_validators": 64,
     "commitment_rate_limit": 0,
@@ -48,11 +50,19 @@ DEFAULT_HYPERPARAMETERS: dict[str, int | bool] = {
     "burn": 1_000_000_000,
     "subnet_owner_cut": 11_796,
     "alpha_emission_per_block": 1_000_000_000,
+    "tao_weight_milli": 0,  # mainnet's TaoWeight is about 180 (0.18)
+    "root_tao": 0,  # rao of root stake assumed to weigh on this subnet (root proportion)
+    "pool_tao": 0,  # alpha pool reserves (rao); 0: no pool, 1 TAO stakes 1 alpha
+    "pool_alpha": 0,
+    "moving_burn": False,  # registration burn x1.26 per registration, half-life 360 blocks
+    "max_burn": 100_000_000_000,
 }
 
 # Other spellings people use (subtensor's storage names, btcli's names).
 HYPERPARAMETER_ALIASES = {
     "commit_reveal_weights_enabled": "commit_reveal_enabled",
+    "reveal_period": "commit_reveal_period",
+    "reveal_period_epochs": "commit_reveal_period",
     "weights_version_key": "weights_version",
     "max_weights_limit": "max_weight_limit",
     "bonds_moving_avg": "bonds_moving_average",
@@ -67,6 +77,7 @@ HYPERPARAMETER_ALIASES = {
 _RANGES: dict[str, tuple[int, int]] = {
     "tempo": (0, 50_400),
     "weights_rate_limit": (0, 2**63 - 1),
+    "commit_reveal_period": (1, 100),
     "weights_version": (0, 2**64 - 1),
     "max_weight_limit": (1, U16_MAX),
     "min_allowed_weights": (0, U16_MAX),
@@ -86,6 +97,11 @@ _RANGES: dict[str, tuple[int, int]] = {
     "burn": (0, 2**63 - 1),
     "subnet_owner_cut": (0, U16_MAX),
     "alpha_emission_per_block": (0, 2**63 - 1),
+    "tao_weight_milli": (0, 1000),
+    "root_tao": (0, 2**63 - 1),
+    "pool_tao": (0, 2**63 - 1),
+    "pool_alpha": (0, 2**63 - 1),
+    "max_burn": (0, 2**63 - 1),
 }
 
 

@@ -104,11 +104,27 @@ def _create_tables(conn: sqlite3.Connection) -> None:
     run_script(conn, _TABLES)
 
 
+def _add_weight_commits(conn: sqlite3.Connection) -> None:
+    """Version 2: hidden weight commits of commit-reveal subnets, waiting for their reveal epoch."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE IF NOT EXISTS weight_commits (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            netuid INTEGER NOT NULL, uid INTEGER NOT NULL, hotkey TEXT NOT NULL,
+            commit_block INTEGER NOT NULL, reveal_epoch INTEGER NOT NULL,
+            uids TEXT NOT NULL, weights TEXT NOT NULL, version_key INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS weight_commits_by_reveal ON weight_commits (netuid, reveal_epoch, id);
+        """,
+    )
+
+
 # Version 1's tables are created with IF NOT EXISTS: chain files written before the version moved
 # to `PRAGMA user_version` (it is also kept in `meta.schema_version`) pass through step 1 unchanged.
 SCHEMA = Schema(
     name="local chain",
-    steps=(_create_tables,),
+    steps=(_create_tables, _add_weight_commits),
     fresh_start="create a new chain file with `flock-subnet localnet init`",
 )
 SCHEMA_VERSION = SCHEMA.version
