@@ -16,6 +16,7 @@ command-line flag > environment variable > default.
 | `--wandb.project` / `--wandb.entity` / `--wandb.off` | `WANDB_PROJECT`, `WANDB_ENTITY`, `WANDB_MODE`, `WANDB_API_KEY` | `flock-subnet` |
 | `--logging.debug` / `--logging.trace` / `--logging.logging_dir` | `BT_LOGGING_DEBUG` | info to stderr |
 | `--cache-dir` | `FLOCK_CACHE_DIR` | `~/.cache/flock-subnet` |
+| `--competitions-file` (repeatable) | `FLOCK_COMPETITIONS` (paths separated by `:`) | the built-in competitions only |
 | (progress bars) | `FLOCK_PROGRESS` forces them on | on when stderr is a terminal |
 
 The chain endpoint `file:///path/chain.db` (or the network name `embedded` with `--localchain.path`)
@@ -35,6 +36,7 @@ DEFAULT_WALLET_PATH = "~/.bittensor/wallets"
 EMBEDDED_NETWORK = "embedded"
 DEFAULT_LOCALCHAIN_PATH = ".flock/localchain/chain.db"
 DEFAULT_CACHE_DIR = "~/.cache/flock-subnet"
+COMPETITIONS_ENV = "FLOCK_COMPETITIONS"
 
 
 def _env(*names: str, default: str | None = None) -> str | None:
@@ -199,6 +201,21 @@ def add_logging_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--logging.debug", dest="logging_debug", action="store_true", help="debug-level logs")
     group.add_argument("--logging.trace", dest="logging_trace", action="store_true", help="trace-level logs")
     group.add_argument("--logging.logging_dir", dest="logging_dir", default=None, help="also write logs to this folder")
+
+
+def add_competition_files_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--competitions-file", dest="competitions_files", action="append", default=None, metavar="PATH",
+        help=f"add the competitions defined in this file (TOML, JSON, YAML) or folder; repeatable (env {COMPETITIONS_ENV})",
+    )
+
+
+def competition_files(args: argparse.Namespace | None = None) -> list[Path]:
+    """Operator competition files or folders: the `--competitions-file` flags, else `FLOCK_COMPETITIONS`."""
+    chosen = getattr(args, "competitions_files", None) if args is not None else None
+    if not chosen:
+        chosen = [part for part in (_env(COMPETITIONS_ENV) or "").split(os.pathsep) if part]
+    return [Path(path).expanduser() for path in chosen]
 
 
 def add_neuron_args(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,14 @@ Each method runs `--repeats` times, interleaved, and the best time counts (the m
 shared). Prints tokens/s of each, both losses and their difference, and last `ratio=<b/a>`.
 Exits 1 if the losses differ by more than the tolerance.
 
+For a competition with procedural generators (the production `qwen05b` mix) it also times the
+generation of one full round (`--round-samples`, default the competition's round size) in this
+process, after the one-off library import, which it reports separately. `--accuracy-samples K`
+adds the cost of greedy-decoded accuracy on K of the samples (batched, left-padded), next to
+the loss pass.
+
     python scripts/bench_eval.py                       # CPU, the `local` base (tiny Llama, ~5M)
+    python scripts/bench_eval.py --random-qwen05b --qwen-layers 2 --samples 128   # CPU, the production mix
     python scripts/bench_eval.py --device cuda --random-qwen05b   # GPU, Qwen2-0.5B-shaped random model
     python scripts/bench_eval.py --device cuda --model DIR --competition qwen05b
 """
@@ -44,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-tokens", type=int, default=None, help="evaluator token budget per batch")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--tolerance", type=float, default=None, help="max |loss difference| (1e-4 fp32, 2e-2 bf16)")
+    parser.add_argument("--round-samples", type=int, default=None, help="time generating a round of this size (generator mixes)")
+    parser.add_argument("--accuracy-samples", type=int, default=0, help="also time greedy accuracy on this many samples")
     return parser.parse_args(argv)
 
 
@@ -69,6 +78,44 @@ def build_random_qwen05b(out_dir: Path, layers: int = 24) -> Path:
     return out_dir
 
 
+def time_round_generation(competition, seed: int, n: int | None) -> None:
+    """Print how long one round of a generator mix takes to generate (after the one-off import)."""
+    from flock_subnet.evaluation.samples import round_samples
+    from flock_subnet.rules.data import GENERATORS
+    from flock_subnet.tasks import gym
+
+    if not any(name in GENERATORS for name in competition.tasks):
+        return
+    started = time.perf_counter()
+    gym.library_version()
+    imported = time.perf_counter() - started
+    count = n or competition.samples_per_round
+    started = time.perf_counter()
+    produced = round_samples(competition, seed + 1, n=count)
+    seconds = time.perf_counter() - started
+    print(f"round generation: {len(produced)} samples of {competition.id!r} in {seconds:.2f} s "
+          f"({len(produced) / seconds:,.0f} samples/s; library import {imported:.2f} s, once per process)")
+
+
+def time_accuracy(model, tokenizer, samples, device: str, loss_seconds: float) -> None:
+    """Print the cost of batched greedy decoding on `samples` next to the loss pass on as many."""
+    from flock_subnet.evaluation.accuracy import (
+        NEW_TOKEN_MARGIN,
+        exact_match,
+        generate_replies,
+        prompt_ids,
+    )
+
+    longest = max(len(tokenizer(s.answer, add_special_tokens=False)["input_ids"]) for s in samples)
+    started = time.perf_counter()
+    prompts = prompt_ids(tokenizer, samples)
+    replies, generated = generate_replies(model, tokenizer, prompts, longest + NEW_TOKEN_MARGIN, 32, device)
+    seconds = time.perf_counter() - started
+    correct = sum(exact_match(r, s.answer) for r, s in zip(replies, samples))
+    print(f"accuracy: {correct}/{len(samples)} exact, {generated} tokens generated in {seconds:.2f} s "
+          f"({seconds / max(loss_seconds, 1e-9):.1f}x the loss pass on as many samples)")
+
+
 def naive_scores(model, encoded, torch, F) -> tuple[float, int]:
     device = next(model.parameters()).device
     total, count = 0.0, 0
@@ -87,10 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     import torch.nn.functional as F
 
-    from flock_subnet.evaluation.loss import encode_samples, load_model, load_tokenizer, score_encoded
+    from flock_subnet.evaluation.loss import (
+        encode_samples,
+        load_model,
+        load_tokenizer,
+        score_encoded,
+    )
+    from flock_subnet.evaluation.samples import round_samples
     from flock_subnet.models.tiny import base_model_dir
     from flock_subnet.rules.competitions import LOCAL, QWEN_05B, get_competition
-    from flock_subnet.rules.data import hidden_samples
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -105,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             model_dir = base_model_dir(LOCAL, Path(scratch) / "cache")
         model, device = load_model(model_dir, args.device)
         tokenizer = load_tokenizer(model_dir, competition)
-        samples = hidden_samples(competition, args.seed, n=args.samples)
+        time_round_generation(competition, args.seed, args.round_samples)
+        samples = round_samples(competition, args.seed, n=args.samples)
         encoded = encode_samples(tokenizer, samples, competition.sequence_length)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     budget = args.batch_tokens or competition.eval_batch_tokens
@@ -144,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(a) naive per-sample loop : {rates['naive']:>10,.0f} tokens/s  loss {losses['naive']:.6f}")
     print(f"(b) flock evaluator        : {rates['evaluator']:>10,.0f} tokens/s  loss {losses['evaluator']:.6f}")
     print(f"loss difference {diff:.2e} (tolerance {tolerance:g})")
+    if args.accuracy_samples > 0:
+        per_sample = best["evaluator"] / len(encoded)
+        time_accuracy(model, tokenizer, samples[: args.accuracy_samples], device, per_sample * args.accuracy_samples)
     ratio = rates["evaluator"] / rates["naive"]
     print(f"ratio={ratio:.3f}")
     return 0 if diff <= tolerance else 1

@@ -1,17 +1,22 @@
-"""The I/O edge of `rules.data`: pool files on disk, and a round's samples with its pool read in.
+"""The I/O edge of `rules.data`: pool files on disk, the procedural generators, and a round's samples.
 
-Pools are JSONL (`.jsonl`/`.json`) or Parquet (`.parquet`) files read through `datasets`. The
-generators in `rules.data` stay pure: they take the pool as a list, and these functions read it.
+Pools are JSONL (`.jsonl`/`.json`) or Parquet (`.parquet`) files read through `datasets`;
+allow-listed generators run through the `reasoning-gym` adapter (`flock_subnet.tasks.gym`).
+The mixing in `rules.data` stays pure: it takes the pool as a list and the generators as a
+`TaskSource`, and these functions supply both.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from flock_subnet.rules.competitions import Competition
-from flock_subnet.rules.data import ChatSample, DataError, hidden_samples, training_samples
+from flock_subnet.rules.data import ChatSample, DataError, hidden_samples, samples_digest, training_samples
+from flock_subnet.tasks import gym
 
 
 def load_chat_file(path: str | Path) -> list[ChatSample]:
@@ -56,9 +61,37 @@ def load_pool(competition: Competition) -> list[ChatSample] | None:
 
 def round_samples(competition: Competition, seed: int, n: int | None = None) -> list[ChatSample]:
     """The hidden samples of the round with `seed` (see `rules.data.hidden_samples`), pool included."""
-    return hidden_samples(competition, seed, n, pool=load_pool(competition))
+    return hidden_samples(competition, seed, n, pool=load_pool(competition), source=gym.generate)
+
+
+Scorer = Callable[[str], float]
+
+
+def round_samples_scored(
+    competition: Competition, seed: int, n: int | None = None
+) -> tuple[list[ChatSample], dict[tuple[str, str], Scorer]]:
+    """The round's samples and, for generated ones, the generator's own scorer by `scorer_key(sample)`."""
+    scorers: dict[tuple[str, str], Scorer] = {}
+
+    def source(name: str, task_seed: int, count: int, config: Mapping[str, Any]) -> list[ChatSample]:
+        produced = gym.generate_scored(name, task_seed, count, config)
+        for sample, scorer in produced:
+            scorers[scorer_key(sample)] = scorer
+        return [sample for sample, _ in produced]
+
+    return hidden_samples(competition, seed, n, pool=load_pool(competition), source=source), scorers
+
+
+def scorer_key(sample: ChatSample) -> tuple[str, str]:
+    """What identifies a generated sample among a round's: its task and its prompt."""
+    return sample.task, sample.messages[-2]["content"]
+
+
+def round_digest(competition: Competition, seed: int, n: int | None = None) -> str:
+    """`sha256:<hex>` of the round's samples: equal on every validator whose environment is right."""
+    return samples_digest(round_samples(competition, seed, n))
 
 
 def public_training_samples(competition: Competition, seed: int, n: int) -> list[ChatSample]:
-    """`n` public training samples (see `rules.data.training_samples`), pool included."""
-    return training_samples(competition, seed, n, pool=load_pool(competition))
+    """`n` public training samples (see `rules.data.training_samples`), generators and pool included."""
+    return training_samples(competition, seed, n, pool=load_pool(competition), source=gym.generate)

@@ -68,3 +68,25 @@ def test_competitions_json_lists_every_competition():
     assert local["round_length_blocks"] == LOCAL.round_length_blocks and local["reward_share"] == LOCAL.reward_share
     table = _run("competitions")
     assert table.returncode == 0 and "qwen05b" in table.stdout
+
+
+def test_eval_json_reports_accuracy_next_to_the_loss(tiny_model_dir):
+    done = _run("eval", str(tiny_model_dir), "--competition", "local", "--seed", "5", "--samples", "16",
+                "--accuracy-samples", "6", "--device", "cpu", "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert 0.0 <= info["accuracy"] <= 1.0 and info["accuracy_samples"] == 6
+    assert set(info["accuracy_per_task"]) <= set(LOCAL.tasks) and info["accuracy_seconds"] > 0
+    assert "loss" in info
+
+
+def test_greedy_replies_do_not_depend_on_batching_and_match_exactly(tiny_model_dir):
+    from flock_subnet.evaluation.accuracy import accuracy_subset, evaluate_accuracy, exact_match
+
+    subset = accuracy_subset(hidden_samples(LOCAL, 5, n=16), 6, 5)
+    assert subset == accuracy_subset(hidden_samples(LOCAL, 5, n=16), 6, 5) and len(subset) == 6
+    one = evaluate_accuracy(tiny_model_dir, subset, LOCAL, device="cpu", batch_size=1)
+    many = evaluate_accuracy(tiny_model_dir, subset, LOCAL, device="cpu", batch_size=6)
+    assert one.predictions == many.predictions  # left padding does not change a greedy reply
+    assert one.generated_tokens > 0 and one.samples == 6 and one.correct == round(one.accuracy * 6)
+    assert exact_match("  g  o d<|im_end|>junk", "g o d") and not exact_match("g o", "g o d")

@@ -1,5 +1,10 @@
-"""Training data: chat samples from the competition's public generator or the miner's own file,
+"""Training data: chat samples from the competition's own task mix, the miner's own file, or both,
 encoded once with the same `data.encode_chat` the evaluator uses (loss on answer tokens only).
+
+By default a miner trains on the distribution validators score: `num_samples` fresh draws (any
+number) from the competition's generators and pool under the training seed domain, which no
+hidden round reuses. With a data file, its chats are used; `mix_generated` adds that many
+generator draws to them, shuffled together by the data seed.
 """
 
 from __future__ import annotations
@@ -32,14 +37,19 @@ class EncodedSet:
         return len(self.input_ids)
 
 
-def load_samples(competition: Competition, data_file: Path | None, num_samples: int, seed: int) -> list[Any]:
-    """The chat samples to train on: the miner's file when given, else the public generator."""
+def load_samples(
+    competition: Competition, data_file: Path | None, num_samples: int, seed: int, mix_generated: int = 0
+) -> list[Any]:
+    """The chat samples to train on: the miner's file (plus `mix_generated` draws) when given, else draws."""
     from flock_subnet.evaluation.samples import load_chat_file, public_training_samples
 
     if data_file is not None:
         if not Path(data_file).is_file():
             raise TrainingError(f"data file {data_file} does not exist; pass a JSONL or Parquet file of chats")
         samples = list(load_chat_file(data_file))
+        if mix_generated > 0:
+            samples.extend(public_training_samples(competition, seed, mix_generated))
+            random.Random(f"flock-mix:{seed}").shuffle(samples)
     else:
         samples = list(public_training_samples(competition, seed, num_samples))
     if not samples:

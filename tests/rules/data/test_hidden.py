@@ -86,7 +86,8 @@ def test_hidden_mix_follows_the_task_weights():
     assert sum(task_counts({"x": 0.3, "y": 0.3, "z": 0.4}, 97).values()) == 97
     with pytest.raises(DataError):
         task_counts({"a": 0.0}, 3)
-    mixed = hidden_samples(QWEN_05B, 3, n=30)
+    three = replace(QWEN_05B, tasks={"reverse": 1.0, "brackets": 1.0, "sort_digits": 1.0})
+    mixed = hidden_samples(three, 3, n=30)
     assert Counter(s.task for s in mixed) == {"reverse": 10, "brackets": 10, "sort_digits": 10}
     assert [s.task for s in mixed] != sorted(s.task for s in mixed)  # shuffled, not grouped
 
