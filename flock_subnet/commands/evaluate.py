@@ -4,7 +4,9 @@ The samples are the hidden round of `--seed`, or of the round seed of block `--b
 the chain chosen by the chain flags (a local chain file or a subtensor node). `--sandbox`
 evaluates in a separate worker process exactly as validators do; the loss is the same either
 way. `--json` prints only JSON on stdout: the `EvalResult` fields plus `competition`, `seed`,
-`block` and `model_dir`; on failure `{"error", "fault"}` with exit status 1.
+`block` and `model_dir`, and `accuracy` (greedy exact match, with `accuracy_per_task`) on
+`--accuracy-samples` of the round's samples chosen by the seed; on failure `{"error", "fault"}`
+with exit status 1.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
-from flock_subnet.config import add_chain_args
+from flock_subnet.config import add_chain_args, add_competition_files_arg, competition_files
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,8 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout", type=float, default=600.0, help="sandbox timeout in seconds (default 600)")
     parser.add_argument("--memory-limit-mb", type=int, default=None, help="sandbox address-space cap in MiB")
     parser.add_argument("--tokenizer-dir", default=None, help="base model folder with the tokenizer (hub-based competitions)")
+    parser.add_argument(
+        "--accuracy-samples", type=int, default=None,
+        help="greedy exact-match accuracy on this many of the round's samples (default: the competition's; 0: off)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON only")
     add_chain_args(parser)
+    add_competition_files_arg(parser)
     parser.set_defaults(handler=_evaluate)
 
 
@@ -50,7 +58,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from flock_subnet.evaluation.errors import EvaluationError
     from flock_subnet.rules.competitions import get_competition
+    from flock_subnet.tasks.catalog import load_operator_competitions
 
+    load_operator_competitions(competition_files(args))
     competition = get_competition(args.competition)
     seed, block = _seed_of(args)
     try:
@@ -70,18 +80,36 @@ def _evaluate(args: argparse.Namespace) -> int:
             result = evaluate_loss(
                 args.model_dir, samples, competition, device=args.device, tokenizer_dir=args.tokenizer_dir
             )
+        accuracy = _accuracy(args, competition, seed)
     except EvaluationError as exc:
         if not args.json:
             raise
         print(json.dumps({"error": str(exc), "fault": exc.fault}))
         return 1
     info = {**result.to_dict(), "competition": competition.id, "seed": seed, "block": block,
-            "model_dir": str(Path(args.model_dir).resolve())}
+            "model_dir": str(Path(args.model_dir).resolve()), **accuracy}
     if args.json:
         print(json.dumps(info))
         return 0
     _print_table(info)
     return 0
+
+
+def _accuracy(args: argparse.Namespace, competition: Any, seed: int) -> dict:
+    """`accuracy`, `accuracy_per_task` and their cost, on a seeded subset of the round (empty when off)."""
+    k = competition.accuracy_samples if args.accuracy_samples is None else args.accuracy_samples
+    if k <= 0:
+        return {}
+    from flock_subnet.evaluation.accuracy import accuracy_subset, evaluate_accuracy
+    from flock_subnet.evaluation.samples import round_samples_scored
+
+    samples, scorers = round_samples_scored(competition, seed, n=args.samples)
+    subset = accuracy_subset(samples, k, seed)
+    result = evaluate_accuracy(
+        args.model_dir, subset, competition, device=args.device, tokenizer_dir=args.tokenizer_dir, scorers=scorers
+    )
+    return {"accuracy": result.accuracy, "accuracy_per_task": result.per_task, "accuracy_samples": result.samples,
+            "accuracy_seconds": result.seconds, "generated_tokens": result.generated_tokens}
 
 
 def _print_table(info: dict) -> None:
@@ -93,6 +121,10 @@ def _print_table(info: dict) -> None:
     table.add_row("loss (sample mean)", f"{info['sample_loss']:.6f}")
     for task, loss in info["per_task"].items():
         table.add_row(f"  {task}", f"{loss:.6f}")
+    if "accuracy" in info:
+        table.add_row(f"accuracy ({info['accuracy_samples']} samples)", f"{info['accuracy']:.3f}")
+        for task, value in info["accuracy_per_task"].items():
+            table.add_row(f"  {task}", f"{value:.3f}")
     table.add_row("samples", str(info["samples"]))
     table.add_row("tokens (answer)", f"{info['tokens']} ({info['answer_tokens']})")
     table.add_row("tokens/s", f"{info['tokens_per_s']:,.0f}")

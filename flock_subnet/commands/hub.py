@@ -4,6 +4,7 @@
     flock-subnet hub upload ./ckpt alice/tiny --hub.endpoint http://127.0.0.1:8765 --hub.token hf_alice
     flock-subnet hub files alice/tiny --revision <sha>
     flock-subnet hub download alice/tiny ./out --revision <sha> --max-bytes 200000000
+    flock-subnet hub gc --root .flock/hub     # delete stored files no commit refers to any more
 """
 
 from __future__ import annotations
@@ -35,9 +36,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--token", action="append", default=[], metavar="USER=TOKEN",
                        help="a user and its access token (repeatable; remembered under --root)")
     serve.add_argument("--max-object-bytes", type=int, default=None, help="refuse single files larger than this")
+    serve.add_argument("--max-user-bytes", type=int, default=None,
+                       help="each user's upload quota in bytes (default: none)")
+    serve.add_argument("--max-connections", type=int, default=None,
+                       help="connections served at once; more are answered 503 (default 64)")
+    serve.add_argument("--idle-timeout", type=float, default=None, help="seconds a kept-alive connection may idle (default 120)")
+    serve.add_argument("--header-timeout", type=float, default=None,
+                       help="seconds past the idle wait for a request's line and headers to arrive (default 30)")
     serve.add_argument("--json", action="store_true", help="print {\"url\": ...} as JSON on stdout")
     add_logging_args(serve)
     serve.set_defaults(handler=_serve)
+
+    gc = commands.add_parser("gc", help="delete stored files that no commit refers to (deleted repos, abandoned uploads)")
+    gc.add_argument("--root", default=DEFAULT_ROOT, help=f"folder holding the hub's state (default {DEFAULT_ROOT})")
+    gc.add_argument("--grace", type=float, default=3600.0,
+                    help="keep unreferenced files younger than this many seconds: uploads whose commit is on its way")
+    gc.add_argument("--json", action="store_true", help="print the counts as JSON")
+    gc.set_defaults(handler=_gc)
 
     upload = commands.add_parser("upload", help="upload a checkpoint folder as one commit; prints the commit sha")
     upload.add_argument("folder")
@@ -85,9 +100,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     from flock_subnet.kit.localhub.server import make_server, serve_forever
 
-    kwargs = {}
-    if args.max_object_bytes is not None:
-        kwargs["max_object_bytes"] = args.max_object_bytes
+    kwargs: dict = {}
+    for flag, key in (("max_object_bytes", "max_object_bytes"), ("max_connections", "max_connections"),
+                      ("idle_timeout", "idle_timeout_s"), ("header_timeout", "header_timeout_s"),
+                      ("max_user_bytes", "max_user_bytes")):
+        if getattr(args, flag) is not None:
+            kwargs[key] = getattr(args, flag)
     started = time.perf_counter()
     hub = make_server(args.root, host=args.host, port=args.port, tokens=_parse_tokens(args.token), **kwargs)
     elapsed_ms = (time.perf_counter() - started) * 1000
@@ -109,6 +127,25 @@ def _serve(args: argparse.Namespace) -> int:
         pass
     if not args.json:
         print("local hub stopped", file=sys.stderr)
+    return 0
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from flock_subnet.kit.localhub.store import HubStore
+
+    if not (Path(args.root) / "hub.sqlite").is_file():
+        raise HubCommandError(f"{args.root} holds no local hub; pass the --root the hub serves from")
+    store = HubStore(args.root)
+    try:
+        collected = store.collect_garbage(args.grace)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({"removed": collected.bodies, "bytes": collected.bytes, "kept": collected.kept}))
+    else:
+        print(f"removed {collected.bodies} unreferenced file(s), {collected.bytes:,} bytes; kept {collected.kept}")
     return 0
 
 

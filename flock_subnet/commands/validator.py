@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flock_subnet.config import Settings, add_neuron_args, settings_from_args
+from flock_subnet.config import Settings, add_competition_files_arg, add_neuron_args, competition_files, settings_from_args
 
 DEFAULT_WORKDIR = "~/.flock/validator"
 
@@ -41,6 +41,7 @@ def add_validator_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cache-dir", default=None, help="where base models are built or downloaded (default <workdir>/base)")
     group.add_argument("--no-set-weights", action="store_true", help="score and log, but never set weights")
     group.add_argument("--keep-models", action="store_true", help="keep downloaded models no commitment refers to")
+    add_competition_files_arg(group)
 
 
 def workdir_for(args: argparse.Namespace, settings: Settings) -> Path:
@@ -77,9 +78,14 @@ def build_validator(args: argparse.Namespace) -> Any:
     from flock_subnet.validator.faults import Backoff
     from flock_subnet.validator.service import Validator, ValidatorConfig
 
+    from flock_subnet.tasks.catalog import load_operator_competitions
+    from flock_subnet.validator.data_check import require_matching_data
+
     settings = settings_from_args(args)
+    load_operator_competitions(competition_files(args))
     ids = [c.strip() for c in (args.competitions or "").split(",") if c.strip()]
     competitions = [get_competition(c) for c in ids] if ids else default_competitions(settings.chain.is_local_chain)
+    require_matching_data(competitions)  # refuses, saying why, when this machine's hidden data differ
     defaults = ValidatorConfig()
     base = args.retry_base
     config = ValidatorConfig(
@@ -172,5 +178,10 @@ def _print_status(summary: dict[str, Any]) -> None:
     console.print(weights)
     counters = ", ".join(f"{k} {v}" for k, v in summary["counters"].items()) or "none"
     console.print(f"evaluations cached: {summary['evaluations_cached']}; counters: {counters}")
+    for sub in summary.get("weight_submissions", [])[:5]:
+        console.print(
+            f"  weights {sub['state']} at block {sub['block']} (round {sub['round_block']})"
+            + (f": {sub['reason']}" if sub["reason"] else "")
+        )
     for fault in summary["recent_faults"]:
         console.print(f"  {fault['kind']} fault, uid {fault['uid']}, round {fault['round_block']}: {fault['reason']}")

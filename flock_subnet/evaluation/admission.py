@@ -4,13 +4,15 @@ A validator runs untrusted checkpoints, so nothing here unpickles, imports, or a
 load the model. Three stages, each usable on its own:
 
 1. `check_remote_files` -- before downloading: only safetensors weights, config and tokenizer
-   files (`checkpoint.is_model_file`), plain names, and byte totals within the competition's
-   budget. Hub extras (`.gitattributes`, `README.md`) are ignored and never downloaded.
+   files (`checkpoint.is_model_file`), plain names (letters, digits, `.`, `_`, `-`), and byte
+   totals within the competition's budget. Hub extras (`.gitattributes`, `README.md`) are
+   ignored and never downloaded.
 2. `check_model_dir` -- on a local folder: only allowed regular files, bounded JSON, the
-   competition's architecture without custom code, safetensors headers verified by hand
-   (`safetensors_header`), tensors exactly those the config implies, parameter count and dtypes
-   within limits, every value finite, the base model's vocabulary and tokenizer bytes, and the
-   content hash (and, when given, the hotkey-salted hash) from `checkpoint`.
+   competition's architecture without custom code, a config whose forward pass is admitted and
+   fits the round's memory and FLOPs budget (`admission_forward`), safetensors headers verified
+   by hand (`safetensors_header`), tensors exactly those the config implies, parameter count and
+   dtypes within limits, every value finite, the base model's vocabulary and tokenizer bytes,
+   and the content hash (and, when given, the hotkey-salted hash) from `checkpoint`.
 3. `admit_reference` -- the validator's path for an on-chain reference: list, refuse, download
    at exactly the committed sha with a byte cap, then check the folder.
 
@@ -22,6 +24,7 @@ later and the miner is not punished.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 from collections.abc import Mapping, Sequence
@@ -48,6 +51,8 @@ MAX_FILES = 256  # far more than any checkpoint needs (a sharded 0.5B model has 
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz")
 _CODE_SUFFIXES = (".py", ".pyc", ".so", ".dll", ".dylib", ".sh", ".ipynb")
 _MAX_LISTED = 8
+_MAX_NAME = 128
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,%d}" % (_MAX_NAME - 1))
 _REFERENCE_MEMO: dict[tuple[str, str, str | None], dict[str, bytes]] = {}
 
 
@@ -85,6 +90,11 @@ def _refusal_hint(name: str) -> str:
 def _bad_name(name: str) -> str | None:
     if not name or name in (".", "..") or "/" in name or "\\" in name or ".." in name or "\0" in name:
         return f"file name {name[:120]!r} contains a path separator or '..'; checkpoints are flat folders"
+    if not _PLAIN_NAME.fullmatch(name):
+        return (
+            f"file name {name[:120]!r} is not a plain name; use only letters, digits, '.', '_' and '-' "
+            f"(at most {_MAX_NAME} characters), as save_pretrained writes them"
+        )
     return None
 
 
@@ -171,6 +181,8 @@ def _list_folder(root: Path, reasons: list[str]) -> tuple[dict[str, int], list[s
                 reasons.append(f"{name[:120]} is not a regular file")
             elif checkpoint.is_ignored_file(name):
                 continue
+            elif _bad_name(name) is not None:
+                reasons.append(str(_bad_name(name)))
             elif not checkpoint.is_model_file(name):
                 refused.append(name)
             else:

@@ -4,7 +4,8 @@
 config names exactly one of the competition's architectures with the matching `model_type`, has
 the base model's vocabulary size, and carries nothing that would make a loader fetch or run code
 (`auto_map`, `custom_pipelines`, `trust_remote_code`, `custom_generate`, a `repo--module.Class`
-reference) or switch to a quantised loading path (`quantization_config`). Pure functions over
+reference) or switch to a quantised loading path (`quantization_config`); what the config makes
+the forward pass do and cost is checked by `admission_forward`. Pure functions over
 bytes and dicts; nothing from the checkpoint is imported or executed.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flock_subnet.evaluation.admission_arch import ARCHITECTURE_MODEL_TYPES
+from flock_subnet.evaluation.admission_forward import forward_problems
 from flock_subnet.rules.competitions import Competition
 
 MAX_JSON_BYTES = 1024 * 1024  # config.json of real models is a few KB
@@ -99,6 +101,8 @@ def check_config(
         if model_type != expected_type:
             reasons.append(f"config.json model_type is {str(model_type)[:40]!r}; {architecture} requires {expected_type!r}")
             architecture = None
+        elif base_config is not None:
+            reasons.extend(forward_problems(config, architecture, competition, base_config))
     if base_config is not None:
         base_type = base_config.get("model_type")
         if config.get("model_type") != base_type:

@@ -1,13 +1,20 @@
-"""Evaluation faults, split by who is to blame.
+"""Evaluation faults, split by who is to blame, and classified by exception type only.
 
 `ModelFault` (`fault` is `Fault.MINER`): the miner's model is at fault (it cannot be loaded
 from its own files, its forward pass fails, or its loss is not finite): the validator scores it
-zero for the round. `EvaluatorFault` (`Fault.VALIDATOR`): the validator's side failed (timeout,
-out of memory, the worker died or was killed, the environment is broken): the validator retries
-later and never punishes the miner.
+zero for the round. `EvaluatorFault` (`Fault.VALIDATOR`): the evaluation itself failed (timeout,
+out of memory, the worker died or was killed, the environment is broken). A validator does not
+take an `EvaluatorFault` on a miner's model at its word: it evaluates the competition's base
+model under the same limits (a control run), and only when that passes too is the failure its
+own; otherwise the miner's model is what exhausted the limits.
+
+No verdict ever depends on the text of an exception: messages can carry strings from a miner's
+files (a config value, a file name), so only the exception's type and where it was raised count.
 """
 
 from __future__ import annotations
+
+import sys
 
 from flock_subnet.errors import Fault, FlockError
 
@@ -25,19 +32,19 @@ class ModelFault(EvaluationError):
 
 
 class EvaluatorFault(EvaluationError):
-    """The evaluation itself failed (timeout, memory, dead worker): retry later; do not blame the miner."""
+    """The evaluation itself failed (timeout, memory, dead worker): a control run on the base model decides."""
 
     fault: Fault = Fault.VALIDATOR
 
 
-_MEMORY_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "std::bad_alloc")
+def _torch_resource_types() -> tuple[type, ...]:
+    torch = sys.modules.get("torch")  # only if the evaluation already imported it
+    if torch is None:
+        return ()
+    found = (getattr(torch, "OutOfMemoryError", None), getattr(torch, "AcceleratorError", None))
+    return tuple(t for t in found if isinstance(t, type) and issubclass(t, BaseException))
 
 
 def is_resource_failure(exc: BaseException) -> bool:
-    """True for out-of-memory and accelerator failures, which are the evaluator's, not the model's."""
-    if isinstance(exc, MemoryError):
-        return True
-    if type(exc).__name__ in {"OutOfMemoryError", "AcceleratorError"}:
-        return True
-    text = str(exc).lower()
-    return any(marker in text for marker in _MEMORY_MARKERS) or "cuda error" in text
+    """True for `MemoryError`, torch's `OutOfMemoryError` and `AcceleratorError`, by type alone."""
+    return isinstance(exc, (MemoryError, *_torch_resource_types()))

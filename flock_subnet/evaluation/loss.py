@@ -11,9 +11,13 @@ competition's base tokenizer (`load_tokenizer`), and scores them in batches plan
 - float32 on CPU, bfloat16 with SDPA attention on CUDA; `torch.inference_mode`; the same
   plan and the same arithmetic on every run.
 
-The loss is the token mean over answer tokens (see `result.EvalResult`). Failures that come
-from the model's own files or numbers raise `ModelFault`; out-of-memory and accelerator
-failures raise `EvaluatorFault`.
+The loss is the token mean over answer tokens (see `result.EvalResult`). Failures are told
+apart by exception type and by where they happen, never by message text: anything raised while
+loading the miner's files, tokenizing with them or running the model's forward pass is a
+`ModelFault`, except `MemoryError` and torch's out-of-memory and accelerator errors, which are
+`EvaluatorFault`s (a validator then runs its control evaluation of the base model to decide).
+A shared-prefix cache the installed transformers ignored raises `EvaluatorFault`: losses would
+silently change, so the evaluation stops instead.
 """
 
 from __future__ import annotations
@@ -115,8 +119,9 @@ def load_tokenizer(model_dir: str | Path, competition: Competition, tokenizer_di
             raise EvaluatorFault(f"cannot load the base tokenizer from {tokenizer_dir}: {exc}") from exc
     folder = Path(model_dir)
     if not any((folder / name).is_file() for name in TOKENIZER_FILES):
-        raise EvaluatorFault(
-            f"{folder} has no tokenizer files; pass tokenizer_dir=the base model folder (modelkit.base_model_dir)"
+        raise ModelFault(
+            f"{folder} has no tokenizer files; ship the base model's tokenizer files with the checkpoint, "
+            "or pass tokenizer_dir=the base model folder (modelkit.base_model_dir)"
         )
     try:
         return AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
@@ -189,6 +194,22 @@ def score_encoded(
     return LossTotals(loss_sums=loss_sums, token_counts=counts)
 
 
+def check_cache_used(cache: Any, expected_length: int, what: str) -> None:
+    """`EvaluatorFault` unless the key/value cache holds `expected_length` positions after `what`.
+
+    The evaluator hands the model a cache of the shared prefix; a transformers release that
+    stopped reading (or filling) `past_key_values` would silently score every row without its
+    prefix. That is the validator's environment failing, so it must stop, loudly.
+    """
+    length = int(cache.get_seq_length())
+    if length != expected_length:
+        raise EvaluatorFault(
+            f"the model ignored the shared-prefix cache while running {what} ({length} cached positions, "
+            f"expected {expected_length}); the installed transformers is not supported: reinstall the "
+            "version flock-subnet pins (pip install -e .)"
+        )
+
+
 def _score_batch(model, batch: Batch, rows, sequences, scored, pad_token_id, head_only, device, F, torch):
     prefix, width = batch.prefix, batch.width
     ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
@@ -216,6 +237,7 @@ def _score_batch(model, batch: Batch, rows, sequences, scored, pad_token_id, hea
             cache = DynamicCache(config=model.config)
             head_ids = torch.tensor([sequences[rows[0]][:prefix]], dtype=torch.long, device=device)
             decoder(input_ids=head_ids, past_key_values=cache, use_cache=True)
+            check_cache_used(cache, prefix, "the shared prefix")
             cache.batch_repeat_interleave(len(rows))
         from flock_subnet.evaluation.sparse_mlp import scored_rows_only
 
@@ -223,6 +245,8 @@ def _score_batch(model, batch: Batch, rows, sequences, scored, pad_token_id, hea
             hidden = decoder(
                 input_ids=ids, position_ids=position_ids, past_key_values=cache, use_cache=cache is not None
             ).last_hidden_state
+        if cache is not None:
+            check_cache_used(cache, prefix + width, "the batch after its shared prefix")
         logits = model.get_output_embeddings()(hidden[rows_t, cols_t])
     else:
         logits = model(input_ids=ids, position_ids=position_ids, use_cache=False).logits[rows_t, cols_t]

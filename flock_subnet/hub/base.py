@@ -3,8 +3,10 @@
 One adapter (`hub.huggingface.HuggingFaceHub`) serves both the public Hugging Face Hub and the
 project's local Hub-compatible server (`kit.localhub`); they differ only by endpoint.
 
-Errors carry `fault` (`flock_subnet.errors.Fault`): `Fault.MINER` when the miner's reference is
-at fault (repo or revision not found, private, too large) and `Fault.VALIDATOR` when the hub
+Errors carry `fault` (`flock_subnet.errors.Fault`), decided by where the cause came from, never
+by message text: `Fault.MINER` when the miner's reference or what the miner uploaded is at fault
+(repo or revision not found, private, too large, a file name that cannot be written safely, a
+branch named like a commit id that shadows the committed revision) and `Fault.VALIDATOR` when the hub
 itself failed (rate limit, 5xx, timeout, a lying server): that failure is on the validator's side
 of the line, so a validator scores the first as zero and retries the second without punishing
 anyone. When the hub itself failed, the message says so.
@@ -40,6 +42,12 @@ class RevisionNotFound(HubError):
 
 class Unauthorized(HubError):
     """The token is missing, invalid, or may not write to this repository."""
+
+    fault: Fault = Fault.MINER
+
+
+class UnsafeFileName(HubError):
+    """The repository lists a file whose name cannot be written as a plain file: the uploader chose it."""
 
     fault: Fault = Fault.MINER
 

@@ -5,6 +5,9 @@
 - `download` checks the listing against `max_bytes` first (`TooLarge`, nothing written), then
   streams each file of exactly that commit, and refuses any file whose size or hash differs from
   the listing (`IntegrityError`): a validator never evaluates bytes the hub did not vouch for.
+  Each file has a deadline scaled by its listed size (`min_bytes_per_s`, at least
+  `min_deadline_s`), and every read waits at most the read timeout, so a stalled or trickling
+  body ends (`HubUnavailable`) within the deadline plus one read timeout.
 - Client errors become the port's errors (`RepoNotFound`, `RevisionNotFound`, `Unauthorized`,
   `RateLimited`, `HubUnavailable`, ...; see `hub.huggingface_errors`), whose `fault` tells a
   miner's fault from a failure on the validator's side (the hub's).
@@ -29,6 +32,7 @@ import hashlib  # noqa: E402
 import ipaddress  # noqa: E402
 import re  # noqa: E402
 import threading  # noqa: E402
+import time  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -46,7 +50,16 @@ from huggingface_hub.utils import (  # noqa: E402
 
 from flock_subnet import __version__  # noqa: E402
 from flock_subnet.config import DEFAULT_HUB_ENDPOINT, progress_enabled  # noqa: E402
-from flock_subnet.hub.base import HubError, IntegrityError, ModelHub, RemoteFile, TooLarge  # noqa: E402
+from flock_subnet.hub.base import (  # noqa: E402
+    HubError,
+    HubUnavailable,
+    IntegrityError,
+    ModelHub,
+    RemoteFile,
+    RevisionNotFound,
+    TooLarge,
+    UnsafeFileName,
+)
 from flock_subnet.hub.huggingface_errors import coded_error, hub_errors  # noqa: E402
 from flock_subnet.telemetry import progress_bar  # noqa: E402
 
@@ -55,7 +68,8 @@ if os.environ.get("HF_HUB_DISABLE_XET", "").strip().lower() in {"1", "true", "ye
 
 DEFAULT_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
-_CHUNK = 1 << 20
+MIN_BYTES_PER_S = 2 * 1024 * 1024  # a download slower than this on average is abandoned
+MIN_DEADLINE_S = 60.0
 _HEX40 = re.compile(r"[0-9a-f]{40}")
 
 
@@ -125,6 +139,8 @@ class HuggingFaceHub(ModelHub):
         *,
         repo_type: str = "model",
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        min_bytes_per_s: float = MIN_BYTES_PER_S,
+        min_deadline_s: float = MIN_DEADLINE_S,
     ) -> None:
         if not endpoint.startswith(("http://", "https://")):
             raise HubError(f"hub endpoint must be an http(s) URL, got {endpoint!r}")
@@ -132,6 +148,8 @@ class HuggingFaceHub(ModelHub):
         self.token = token
         self.repo_type = repo_type
         self.timeout_s = timeout_s
+        self.min_bytes_per_s = min_bytes_per_s
+        self.min_deadline_s = min_deadline_s
         self.api = HfApi(endpoint=self.endpoint, token=token, library_name="flock-subnet", library_version=__version__)
 
     def __repr__(self) -> str:
@@ -204,7 +222,11 @@ class HuggingFaceHub(ModelHub):
         if not _HEX40.fullmatch(sha):
             raise IntegrityError(f"{what}: the hub gave no 40-hex commit sha ({sha!r})")
         if _HEX40.fullmatch(revision) and sha != revision:
-            raise IntegrityError(f"{what}: the hub described commit {sha} instead")
+            # a branch or tag the uploader named like a commit id, pointing elsewhere
+            raise RevisionNotFound(
+                f"{what}: the repository resolves this commit id to commit {sha}: a ref named like a commit id "
+                "shadows it; commit the revision's real sha"
+            )
         files = []
         for sibling in info.siblings or []:
             if sibling.size is None:
@@ -253,6 +275,10 @@ class HuggingFaceHub(ModelHub):
             raise
         return dest
 
+    def deadline_s(self, size: int) -> float:
+        """Seconds a file of `size` listed bytes may take to download."""
+        return max(self.min_deadline_s, size / self.min_bytes_per_s)
+
     def _fetch(self, repo_id: str, sha: str, remote: RemoteFile, target: Path, bar) -> None:
         what = f"download {remote.name} of {repo_id}@{sha[:8]}"
         url = hf_hub_url(repo_id, remote.name, repo_type=self.repo_type, revision=sha, endpoint=self.endpoint)
@@ -263,6 +289,8 @@ class HuggingFaceHub(ModelHub):
         # git's blob id (sha1) is the only hash a hub lists for small regular files; LFS files have sha256
         blob = hashlib.sha1(b"blob %d\0" % remote.size) if remote.sha256 is None else None  # noqa: S324
         received = 0
+        deadline_s = self.deadline_s(remote.size)
+        started = time.monotonic()
         try:
             with hub_errors(what):
                 timeout = httpx2.Timeout(self.timeout_s, connect=CONNECT_TIMEOUT_S)
@@ -274,7 +302,12 @@ class HuggingFaceHub(ModelHub):
                     if served is not None and served != sha:
                         raise IntegrityError(f"{what}: the hub served commit {served} instead of {sha}")
                     with open(partial, "wb") as out:
-                        for chunk in response.iter_bytes(_CHUNK):
+                        for chunk in response.iter_bytes():  # as the bytes arrive: the deadline is checked per read
+                            if time.monotonic() - started > deadline_s:
+                                raise HubUnavailable(
+                                    f"{what}: {received:,} of {remote.size:,} bytes after {deadline_s:g} s, below the "
+                                    f"{self.min_bytes_per_s:,.0f} B/s minimum; the hub is too slow, retry later"
+                                )
                             received += len(chunk)
                             if received > remote.size:
                                 raise IntegrityError(f"{what}: the hub sent more than the {remote.size} bytes it listed")
@@ -295,9 +328,13 @@ class HuggingFaceHub(ModelHub):
 
 
 def _check_relative(name: str, repo_id: str) -> None:
+    """`UnsafeFileName` (the uploader's fault) for a listed name that is not a plain relative path."""
     parts = name.replace("\\", "/").split("/")
-    if name.startswith("/") or any(p in ("", ".", "..") for p in parts) or ":" in parts[0]:
-        raise IntegrityError(f"the hub lists an unsafe file name {name!r} in {repo_id}; refusing to write it")
+    if (
+        name.startswith("/") or any(p in ("", ".", "..") for p in parts) or ":" in parts[0]
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+    ):
+        raise UnsafeFileName(f"{repo_id} lists an unsafe file name {name[:120]!r}; refusing to write it")
 
 
 @contextmanager

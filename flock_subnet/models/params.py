@@ -10,6 +10,9 @@
 - the gated MLP (gate, up, down), with biases under Llama's `mlp_bias`;
 - RMSNorm weights: two per layer and the final one.
 
+`shape_problems` names dimensions that do not agree the way the architecture requires;
+`models.costs` turns a shape into what evaluating one round costs in memory and FLOPs.
+
 Nothing is built, downloaded or imported beyond the standard library.
 """
 
@@ -211,3 +214,28 @@ def forward_flops_per_token(shape: ModelShape, context: int = 0, with_head: bool
     attention = 4 * shape.q_out * max(0, context)
     head = 2 * shape.vocab_size * shape.hidden_size if with_head else 0
     return shape.num_layers * (2 * linears + attention) + head
+
+
+# ------------------------------------------------------------------- dimensions that must agree
+
+
+def shape_problems(shape: ModelShape) -> list[str]:
+    """Reasons the dimensions of `shape` do not agree the way its architecture requires (empty: they do).
+
+    Llama and Qwen2 split the hidden state into `num_attention_heads` heads of `head_dim` each,
+    rotate pairs of a head's dimensions (so `head_dim` is even), and share each key/value head
+    between a whole number of query heads.
+    """
+    problems = []
+    if shape.num_heads * shape.head_dim != shape.hidden_size:
+        problems.append(
+            f"num_attention_heads x head_dim ({shape.num_heads} x {shape.head_dim}) must equal hidden_size "
+            f"({shape.hidden_size}) for {shape.architecture}"
+        )
+    if shape.head_dim % 2:
+        problems.append(f"head_dim ({shape.head_dim}) must be even: rotary embeddings rotate pairs of dimensions")
+    if shape.num_heads % shape.num_kv_heads:
+        problems.append(
+            f"num_attention_heads ({shape.num_heads}) must be a multiple of num_key_value_heads ({shape.num_kv_heads})"
+        )
+    return problems

@@ -8,6 +8,10 @@
   float32 frozen base plus the adapter's own weights, gradients and moments (LoRA). Answer-token logits (the vocabulary is
   most of a small model's activation memory) are `tokens x vocab x 10 bytes` during evaluation:
   bf16 logits, their float32 copy and the float32 log-softmax inside the cross-entropy.
+- The admission budget: `models.costs.competition_cost` (weights, the activation peak of one
+  forward pass and the FLOPs of one round, from the config alone) for the base model, and
+  `competition_budget`, the most a submission may cost: the very function admission refuses
+  configs with, so the hardware advice and the refusals quote the same numbers.
 - Measurement: `python -m flock_subnet.ops.compute_budget --measure` builds the architecture from
   its config (random weights, nothing downloaded) and runs the project's own recipe on CUDA:
   evaluation as `evaluation/loss.py` does it (bf16, SDPA, inference mode, head applied to answer
@@ -24,7 +28,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from flock_subnet.models.params import lora_parameter_count, model_shape, parameter_count
+from flock_subnet.models.costs import competition_costs
+from flock_subnet.models.params import (
+    lora_parameter_count,
+    model_shape,
+    parameter_count,
+)
 
 GIB = 1024**3
 
@@ -82,6 +91,20 @@ def state_bytes(config: Mapping[str, Any], lora_rank: int = 16) -> StateBytes:
 def eval_logit_bytes(answer_tokens: int, vocab_size: int) -> int:
     """Answer-position logits during scoring: bf16 (2) + float32 copy (4) + float32 log-softmax (4)."""
     return answer_tokens * vocab_size * 10
+
+
+def admission_costs(config: Mapping[str, Any] = QWEN25_05B, competition_id: str = "qwen05b") -> dict[str, Any]:
+    """The base model's round cost (bound and typical) and the budget admission holds submissions to, in GiB and TFLOP."""
+
+    def row(memory: int, flops: int) -> dict[str, float]:
+        return {"memory_gib": round(memory / GIB, 2), "tflop": round(flops / 1e12, 1)}
+
+    costs = competition_costs(config, competition_id, ANSWER_SHARE)
+    return {
+        "base_round_bound": row(costs.bound.memory_bytes, costs.bound.flops),
+        "base_round_typical_answers": row(costs.typical.memory_bytes, costs.typical.flops),
+        "admission_budget": row(costs.budget.memory_bytes, costs.budget.flops),
+    }
 
 
 # ---------------------------------------------------------------------------- measurement (GPU)
@@ -193,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report: dict[str, Any] = {"state_bytes": asdict(state_bytes(QWEN25_05B))}
     report["round_logits_bytes"] = eval_logit_bytes(ROUND_ANSWER_TOKENS, QWEN25_05B["vocab_size"])
+    report["admission"] = admission_costs()
     if args.measure:
         report["measured"] = measure_all()
     print(json.dumps(report, indent=2))

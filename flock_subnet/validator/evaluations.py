@@ -4,31 +4,42 @@ For each eligible submission, in order (never-admitted ones first, then by uid):
 - a remembered refusal scores zero at once (a miner fault);
 - a cached result for (content hash, competition, round) is reused - after a restart, and for
   byte-identical copies, which are therefore evaluated once;
-- otherwise the model is admitted (downloaded in a background thread while earlier models are
-  evaluated) and evaluated in the sandboxed worker. A model that crashes or yields a non-finite
-  loss is the miner's fault and is cached as such; a worker timeout or OOM is ours (retried,
-  then the miner's score is held).
+- otherwise the model is admitted (downloaded in a background thread while other models are
+  evaluated; downloads are taken as they finish, so a slow repo holds up no one else) and
+  evaluated in the sandboxed worker, with the base model's tokenizer.
+
+Whose fault a failed evaluation is, is decided by provenance, never by an error's text: the
+only thing that differs between the miner's evaluation and a *control run* of the competition's
+base model (a fresh worker with the same limits, same samples) is the miner's bytes. After any
+failure the control is run (once per competition and round): if it fails too, the failure is ours and the
+miner's score is held; if it passes, a model fault stands, and a timeout or a dead worker gets
+one more try before it is the miner's fault. Miner faults are cached like losses.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from loguru import logger
 
 from flock_subnet.errors import Fault
-from flock_subnet.evaluation.errors import ModelFault
+from flock_subnet.evaluation.errors import EvaluatorFault, ModelFault
+from flock_subnet.evaluation.result import EvalResult
 from flock_subnet.evaluation.warm import WarmWorker
 from flock_subnet.rules.competitions import Competition
 from flock_subnet.telemetry import progress
-from flock_subnet.validator.faults import Backoff, is_validator_fault, retry
+from flock_subnet.validator.faults import Backoff
 from flock_subnet.validator.models import Admission, ModelStore
 from flock_subnet.validator.plan import Submission
 from flock_subnet.validator.report import EvalStatus
 from flock_subnet.validator.state import EvalRecord, ValidatorState
+
+_HEARTBEAT_S = 30.0  # how often a round waiting on downloads says it is alive
 
 
 @dataclass
@@ -38,6 +49,14 @@ class Outcome:
     status: EvalStatus
     loss: float | None = None
     content_hash: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Control:
+    """The control run of one competition's base model in one round: did it pass, and if not, why."""
+
+    passed: bool
     detail: str = ""
 
 
@@ -81,6 +100,8 @@ class RoundEvaluator:
         self._sleep = sleep
         self.on_progress: Callable[[], None] | None = None  # called before each model (a heartbeat)
         self._worker: WarmWorker | None = None  # one warm sandbox worker for all models
+        self._controls: dict[tuple[str, int, int], Control] = {}  # (competition, round, seed) -> control
+        self.control_runs = 0
 
     @property
     def worker(self) -> WarmWorker:
@@ -102,30 +123,73 @@ class RoundEvaluator:
             return Outcome(EvalStatus.MINER_FAULT, None, admission.content_hash, f"model failed: {record.fault}")
         return Outcome(EvalStatus.CACHED, record.loss, admission.content_hash)
 
+    def _run(self, model_dir: Path, competition_id: str, seed: int) -> EvalResult:
+        competition = self.competitions[competition_id]
+        extra: dict[str, object] = {} if self.samples is None else {"samples": self.samples}
+        if competition.base.tiny is None:  # score with the base tokenizer, whatever the checkpoint ships
+            extra["tokenizer_dir"] = self.models.base_dir(competition)
+        return self.worker.evaluate(model_dir, competition_id, seed, timeout_s=self.timeout_s, **extra)
+
+    def control(self, competition_id: str, round_block: int, seed: int) -> Control:
+        """Evaluate the base model on this round's samples under the same limits (once per round)."""
+        key = (competition_id, round_block, seed)
+        if key not in self._controls:
+            self.control_runs += 1
+            self.close()  # a fresh worker with the same limits: nothing a failed model left behind counts
+            try:
+                base = self.models.base_dir(self.competitions[competition_id])
+                result = self._run(base, competition_id, seed)
+                passed = math.isfinite(result.loss)
+                control = Control(passed, "" if passed else f"non-finite base loss {result.loss}")
+            except Exception as exc:  # whatever broke the base model's evaluation is on our side
+                control = Control(False, f"{type(exc).__name__}: {exc}")
+            logger.info("control run of {}'s base model on round {}: {}", competition_id, round_block,
+                        "passed" if control.passed else f"failed ({control.detail})")
+            self._controls = {k: v for k, v in self._controls.items() if k[0] != competition_id or k[1] == round_block}
+            self._controls[key] = control
+        return self._controls[key]
+
+    def _miner_fault(self, content_hash: str, competition_id: str, round_block: int, seed: int, detail: str) -> Outcome:
+        self.state.put_eval(EvalRecord(content_hash, competition_id, round_block, seed, None, fault=detail))
+        return Outcome(EvalStatus.MINER_FAULT, None, content_hash, f"model failed: {detail}")
+
     def _evaluate(self, sub: Submission, admission: Admission, round_block: int, seed: int) -> Outcome:
         competition_id = sub.competition_id
         content_hash = admission.content_hash
         assert competition_id is not None and content_hash is not None and admission.model_dir is not None
         assert sub.reference is not None
         logger.info("evaluating uid {} {} on round {}", sub.uid, sub.reference.short, round_block)
-        extra = {} if self.samples is None else {"samples": self.samples}
-        try:
-            result = retry(
-                lambda: self.worker.evaluate(admission.model_dir, competition_id, seed, timeout_s=self.timeout_s, **extra),
-                f"evaluation of uid {sub.uid}",
-                self.backoff,
-                sleep=self._sleep,
+        model_dir = admission.model_dir
+        failure: Exception | None = None
+        result: EvalResult | None = None
+        for attempt in range(2):
+            try:
+                result = self._run(model_dir, competition_id, seed)
+                break
+            except Exception as exc:
+                failure = exc
+            control = self.control(competition_id, round_block, seed)
+            if not control.passed:
+                return Outcome(
+                    EvalStatus.HELD, None, content_hash,
+                    f"evaluation failed on our side: {failure} (the base model's control run failed too: {control.detail})",
+                )
+            if isinstance(failure, ModelFault) or attempt == 1:
+                break
+            logger.warning("uid {}: {}; the base model passes, trying once more", sub.uid, failure)
+            self._sleep(self.backoff.delay(0))
+        if result is None:
+            assert failure is not None
+            if not model_dir.is_dir():  # our own files went missing: nothing the miner sent
+                return Outcome(EvalStatus.HELD, None, content_hash, f"evaluation failed on our side: {model_dir} is gone")
+            if not isinstance(failure, (ModelFault, EvaluatorFault)):
+                logger.opt(exception=failure).warning("evaluation of uid {} failed unexpectedly", sub.uid)
+            detail = f"{failure}" if isinstance(failure, ModelFault) else (
+                f"{failure}; the competition's base model passes under the same limits"
             )
-        except ModelFault as exc:
-            self.state.put_eval(EvalRecord(content_hash, competition_id, round_block, seed, None, fault=str(exc)))
-            return Outcome(EvalStatus.MINER_FAULT, None, content_hash, f"model failed: {exc}")
-        except Exception as exc:
-            if not is_validator_fault(exc):
-                logger.exception("evaluation of uid {} failed unexpectedly; holding its score", sub.uid)
-            return Outcome(EvalStatus.HELD, None, content_hash, f"evaluation failed on our side: {exc}")
+            return self._miner_fault(content_hash, competition_id, round_block, seed, detail)
         if not math.isfinite(result.loss):
-            self.state.put_eval(EvalRecord(content_hash, competition_id, round_block, seed, None, fault="non-finite loss"))
-            return Outcome(EvalStatus.MINER_FAULT, None, content_hash, "model failed: non-finite loss")
+            return self._miner_fault(content_hash, competition_id, round_block, seed, "non-finite loss")
         self.state.put_eval(
             EvalRecord(
                 content_hash, competition_id, round_block, seed, float(result.loss),
@@ -135,6 +199,25 @@ class RoundEvaluator:
         )
         logger.info("uid {} loss {:.4f} ({:.1f}s)", sub.uid, result.loss, result.seconds)
         return Outcome(EvalStatus.EVALUATED, float(result.loss), content_hash)
+
+    def _in_turn(
+        self, to_run: list[tuple[Submission, Admission | None]], futures: Mapping[int, Future[Admission]]
+    ) -> Iterator[tuple[Submission, Admission, bool]]:
+        """(submission, admission, just downloaded): models on disk first, then downloads as each one ends.
+
+        A slow download holds up no other model: everything already on disk is evaluated while
+        it runs, and the others' downloads are taken in the order they finish.
+        """
+        for sub, admission in to_run:
+            if admission is not None:
+                yield sub, admission, False
+        waiting = {futures[sub.uid]: sub for sub, admission in to_run if admission is None}
+        while waiting:
+            done, _ = wait(waiting, timeout=_HEARTBEAT_S, return_when=FIRST_COMPLETED)
+            if not done and self.on_progress is not None:
+                self.on_progress()  # still alive, waiting on a download
+            for future in sorted(done, key=lambda f: waiting[f].uid):
+                yield waiting.pop(future), future.result(), True
 
     def run(self, submissions: list[Submission], rounds: Mapping[str, tuple[int, int]]) -> tuple[dict[int, Outcome], EvaluationStats]:
         """Outcomes for `submissions` (all eligible); `rounds` maps competition id -> (round block, seed)."""
@@ -162,13 +245,13 @@ class RoundEvaluator:
             [(sub, self.competitions[sub.competition_id]) for sub, adm in to_run if adm is None]  # type: ignore[index]
         )
         try:
-            for sub, admission in progress(to_run, "evaluating", total=len(to_run), unit="model"):
+            in_turn = self._in_turn(to_run, futures)
+            for sub, admission, downloaded in progress(in_turn, "evaluating", total=len(to_run), unit="model"):
                 assert sub.competition_id is not None
                 if self.on_progress is not None:
                     self.on_progress()
                 round_block, seed = rounds[sub.competition_id]
-                if admission is None:
-                    admission = futures[sub.uid].result()
+                if downloaded:
                     if admission.fault == Fault.VALIDATOR:
                         outcomes[sub.uid] = Outcome(EvalStatus.HELD, None, None, "download failed on our side: " + "; ".join(admission.reasons))
                         continue

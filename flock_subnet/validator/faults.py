@@ -2,9 +2,10 @@
 
 A *miner fault* (bad files, wrong hash, a model that crashes or yields a non-finite loss)
 scores that miner zero for the round. A *validator fault* (the hub's 429/5xx, a chain
-disconnect, the evaluation worker timing out or running out of memory) is retried with
-exponential backoff and never punishes the miner: if it persists, the miner keeps its previous
-score for the round.
+disconnect) is retried with exponential backoff and never punishes the miner: if it persists,
+the miner keeps its previous score for the round. Faults are told apart by exception type
+(`is_validator_fault`), never by message text. An evaluation that fails is not taken as the
+validator's at its word: `evaluations.RoundEvaluator` runs the base model as a control first.
 """
 
 from __future__ import annotations

@@ -4,11 +4,14 @@ Admissions are keyed by (hotkey, revision) and remembered together with the comm
 so a model is downloaded and verified once, not every round. Downloads run in a small thread
 pool (`prefetch`) while the main thread evaluates the previous model. Models live under
 `<root>/<hotkey>/<revision>`; `cleanup` deletes every folder no commitment refers to any more.
+`base_dir` is the competition's base checkpoint (built or downloaded once), which the evaluator
+needs for the base tokenizer and for its control runs.
 """
 
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +23,7 @@ from loguru import logger
 from flock_subnet.errors import Fault
 from flock_subnet.evaluation.admission import admit_reference
 from flock_subnet.hub.base import ModelHub
+from flock_subnet.models.tiny import base_model_dir
 from flock_subnet.rules.competitions import Competition
 from flock_subnet.telemetry import progress_bar
 from flock_subnet.validator.faults import Backoff, is_validator_fault, retry
@@ -73,6 +77,7 @@ class ModelStore:
         reference_files: Callable[[Competition], Mapping[str, bytes]] | None = None,
         workers: int = 2,
         sleep: Callable[[float], None] | None = None,
+        base_cache_dir: str | Path | None = None,
     ) -> None:
         self.hub = hub
         self.state = state
@@ -83,6 +88,14 @@ class ModelStore:
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="download")
         self._sleep = sleep
         self.downloads = 0  # admissions that went to the hub in this process
+        # the validator's default cache of base models sits next to the models folder
+        self.base_cache_dir = Path(base_cache_dir) if base_cache_dir is not None else self.root.parent / "base"
+        self._base_lock = threading.Lock()
+
+    def base_dir(self, competition: Competition) -> Path:
+        """The competition's base checkpoint folder (built or downloaded once, then reused)."""
+        with self._base_lock:
+            return Path(base_model_dir(competition, self.base_cache_dir, hub=self.hub))
 
     def model_dir(self, submission: Submission) -> Path:
         assert submission.reference is not None

@@ -240,12 +240,13 @@ class Validator:
                         self.state.record_uid(competition_id, r, u.uid, u.hotkey, u.status.value, u.loss, u.detail)
                 self.state.finish_round(competition_id, r)
             if any(w > 0 for w in scored.weights.values()):
-                self.state.set_pending_weights(max(r for r, _seed in plan.rounds.values()), scored.weights)
+                self.state.set_pending_weights(max(r for r, _seed in plan.rounds.values()), scored.weights, plan.hotkeys)
 
     def _set_weights(self, metagraph: Metagraph | None) -> WeightOutcome:
         """Set the pending weights on chain if there are any and the rate limit allows."""
         if not self.config.set_weights:
             return WeightOutcome(False, "weight setting is off (--no-set-weights)")
+        self.weights.track_reveals()
         pending = self.state.pending_weights()
         if pending is None:
             return WeightOutcome(False, "nothing to reward yet (no model has a score)")
@@ -255,7 +256,7 @@ class Validator:
             if last.weights == scoring.weight_vector(weights, len(last.weights)):
                 return WeightOutcome(False, f"weights of round {round_block} already set at block {last.block}")
         try:
-            return self.weights.maybe_set(weights, round_block, metagraph)
+            return self.weights.maybe_set(weights, round_block, metagraph, self.state.pending_hotkeys())
         except Exception as exc:
             if not is_validator_fault(exc):
                 raise
@@ -291,6 +292,7 @@ class Validator:
             timings={**evaluated.stats.timings(), "round_s": seconds},
         )
         report.log_to(self._wandb_run(plan.metagraph))
+        self.weights.log_to(self._wandb_run(plan.metagraph), plan.block)
         logger.info(
             "round done in {:.1f}s: {} evaluated, {} cached; {}", report.seconds, report.evaluations_run,
             report.evaluations_cached, "weights set" if report.weights_set else report.weights_message,

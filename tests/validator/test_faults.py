@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flock_subnet.rules import protocol
-from flock_subnet.rules.competitions import QWEN_05B
+from flock_subnet.rules.competitions import LOCAL, QWEN_05B
 from flock_subnet.validator.plan import PlanStatus
 from flock_subnet.validator.report import EvalStatus
 from flock_subnet.validator.state import ValidatorState
@@ -75,5 +75,89 @@ def test_round_with_every_kind_of_fault(faulty_subnet, tmp_path):
         assert report2.uids[uid["outage"]].status == EvalStatus.HELD  # downloaded now, but its evaluation still times out
         assert (validator.workdir / "models" / subnet.wallets["outage"].hotkey.ss58_address).is_dir()
         assert not (validator.workdir / "models" / subnet.wallets["copier"].hotkey.ss58_address).exists()
+    finally:
+        validator.close()
+
+
+def test_a_trickling_repo_is_the_hubs_fault_and_holds_up_no_other_model(make_subnet, local_base_dir, tmp_path):
+    from flock_subnet.validator.service import Validator
+    from tests.validator.conftest import fast_config
+
+    subnet = make_subnet()
+    subnet.add_validator("val")
+    subnet.add_miner("slow")
+    subnet.add_miner("quick")
+    subnet.publish("slow", "alice", local_base_dir, "tiny-trickle")
+    subnet.publish("quick", "bob", local_base_dir, "tiny-quick")
+    subnet.advance_to_next_round()
+    subnet.hub.server.trickle_next(50_000, times=1000, path_contains="tiny-trickle/resolve")
+    hub = subnet.hub.client(None, min_bytes_per_s=10_000_000, min_deadline_s=1.0)
+    validator = Validator(
+        subnet.chain, hub, subnet.wallets["val"], NETUID, [LOCAL], tmp_path / "val", config=fast_config(subnet.cache_dir)
+    )
+    try:
+        report = validator.run_round()
+        slow, quick = report.uids[subnet.uids["slow"]], report.uids[subnet.uids["quick"]]
+        assert quick.status == EvalStatus.EVALUATED
+        assert slow.status == EvalStatus.HELD and "too slow" in slow.detail
+        assert validator.state.faults(kind="miner") == []
+    finally:
+        validator.close()
+
+
+def test_a_worker_over_its_memory_cap_holds_the_miner_and_a_rate_limit_is_waited_out(make_subnet, local_base_dir, tmp_path):
+    subnet = make_subnet()
+    subnet.add_validator("val")
+    subnet.add_miner("busy")
+    subnet.publish("busy", "alice", local_base_dir, "tiny-busy")
+    subnet.advance_to_next_round()
+    subnet.hub.fail_next(429, times=2, retry_after=0.05, path_contains="tiny-busy")  # the hub asks us to wait, twice
+    workdir = tmp_path / "val"
+    with ValidatorState(workdir / "state.db") as seeded:
+        seeded.set_ema("local", {subnet.uids["busy"]: 0.5}, {subnet.uids["busy"]: subnet.wallets["busy"].hotkey.ss58_address}, 0)
+    validator = subnet.validator("val", workdir, memory_limit_mb=200)  # the worker cannot even import torch
+    try:
+        report = validator.run_round()
+        outcome = report.uids[subnet.uids["busy"]]
+        assert outcome.status == EvalStatus.HELD and "control run failed too" in outcome.detail
+        assert validator.models.downloads == 1 and outcome.content_hash is not None  # admitted after the 429s
+        assert validator.state.ema("local") == {subnet.uids["busy"]: 0.5}
+        assert validator.state.faults(kind="miner") == [] and report.weights_set
+        assert validator.state.eval_count() == 0  # nothing cached: the next round evaluates again
+    finally:
+        validator.close()
+
+
+def test_a_full_disk_is_the_validators_fault(make_subnet, local_base_dir, tmp_path, monkeypatch):
+    import errno
+
+    from flock_subnet.hub.huggingface import HuggingFaceHub
+
+    subnet = make_subnet()
+    subnet.add_validator("val")
+    subnet.add_miner("full")
+    subnet.publish("full", "alice", local_base_dir, "tiny-full")
+    subnet.advance_to_next_round()
+    real_fetch = HuggingFaceHub._fetch
+
+    def fetch(self, repo_id, sha, remote, target, bar):
+        if repo_id.endswith("tiny-full") and remote.name.endswith(".safetensors"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        return real_fetch(self, repo_id, sha, remote, target, bar)
+
+    monkeypatch.setattr(HuggingFaceHub, "_fetch", fetch)
+    workdir = tmp_path / "val"
+    uid = subnet.uids["full"]
+    with ValidatorState(workdir / "state.db") as seeded:
+        seeded.set_ema("local", {uid: 0.5}, {uid: subnet.wallets["full"].hotkey.ss58_address}, 0)
+    validator = subnet.validator("val", workdir)
+    try:
+        report = validator.run_round()
+        assert report.uids[uid].status == EvalStatus.HELD and "No space left" in report.uids[uid].detail
+        assert validator.state.ema("local") == {uid: 0.5}
+        assert validator.state.faults(kind="miner") == [] and report.weights_set
+        monkeypatch.setattr(HuggingFaceHub, "_fetch", real_fetch)  # space freed: the next round admits it
+        subnet.chain.advance(10)
+        assert validator.run_round().uids[uid].status == EvalStatus.EVALUATED
     finally:
         validator.close()

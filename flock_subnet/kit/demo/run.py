@@ -50,6 +50,7 @@ class DemoConfig:
     competition: str = "local"
     wandb: bool = True
     seed: int = 0
+    commit_reveal: bool = False  # validators' weights as hidden commits revealed an epoch later, as on mainnet
 
 
 @dataclass
@@ -136,14 +137,14 @@ def _cast(config: DemoConfig, make_wallet: Callable[[str], Any]) -> list[Actor]:
     return actors
 
 
-def _setup_chain(chain: Any, actors: list[Actor], progress: Progress) -> None:
+def _setup_chain(chain: Any, actors: list[Actor], progress: Progress, commit_reveal: bool = False) -> None:
     owner = actors[0]
     chain.create_subnet(
         owner.wallet,
         netuid=NETUID,
         tempo=TEMPO,
         weights_rate_limit=TEMPO // 2,
-        commit_reveal_enabled=False,
+        commit_reveal_enabled=commit_reveal,
         immunity_period=1000,
         burn=RAO_PER_TAO // 10,
         max_allowed_validators=max(2, sum(a.role == "validator" for a in actors)),
@@ -220,7 +221,7 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> DemoRun:
             return HuggingFaceHub(hub_server.url, token=tokens.get(name) if name else None)
 
         chain = LocalChain.open(workdir / "chain.db", clock=ManualClock())
-        _setup_chain(chain, actors, say)
+        _setup_chain(chain, actors, say, config.commit_reveal)
 
         validator_chains = {a.name: LocalChain.open(workdir / "chain.db") for a in actors if a.role == "validator"}
         validators = {

@@ -4,7 +4,8 @@
 
 Access rules follow the Hub: anyone reads public repos; a private repo is visible only to its
 owner (anonymous callers get 401, other users 404 `RepoNotFound`, so existence never leaks);
-only the owner of a namespace writes to it (403 otherwise); an unknown token is a 401.
+only the owner of a namespace writes to it (403 otherwise); an unknown token is a 401. Branch
+and tag names that look like a commit id are refused: they would shadow the commit they name.
 """
 
 from __future__ import annotations
@@ -22,16 +23,27 @@ TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
 PREFIXES = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 INVALID_TOKEN = "Invalid credentials in Authorization header"
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+_COMMIT_LIKE = re.compile(r"(refs/(heads|tags)/)?[0-9a-fA-F]{40}")
+
+
+def refuse_commit_like(name: str) -> None:
+    """`ApiError(400)` for a branch or tag name that looks like a commit id: it would shadow commits."""
+    if _COMMIT_LIKE.fullmatch(name):
+        raise ApiError(400, f"ref name {name!r} looks like a commit id; choose a name that is not 40 hex digits")
 
 
 class HubApp(UploadRoutes):
     """Routes requests to endpoint methods over a `HubStore`."""
 
-    def __init__(self, store: HubStore, base_url: str, secret: bytes, max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES):
+    def __init__(
+        self, store: HubStore, base_url: str, secret: bytes, max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
+        max_user_bytes: int | None = None,
+    ):
         self.store = store
         self.base_url = base_url.rstrip("/")
         self.secret = secret
         self.max_object_bytes = max_object_bytes
+        self.max_user_bytes = max_user_bytes
 
     # ----- dispatch --------------------------------------------------------------------------------
 
@@ -303,7 +315,9 @@ class HubApp(UploadRoutes):
     def create_tag(self, req: Request, repo_type: str, ns: str, name: str, rest: list[str]) -> Response:
         repo = self.writable(req, repo_type, ns, name)
         data = req.json()
-        self.store.set_ref(repo, "tag", str(data.get("tag") or ""), self.store.resolve(repo, rest[0]))
+        tag = str(data.get("tag") or "")
+        refuse_commit_like(tag)
+        self.store.set_ref(repo, "tag", tag, self.store.resolve(repo, rest[0]))
         return json_response({})
 
     def delete_tag(self, req: Request, repo_type: str, ns: str, name: str, rest: list[str]) -> Response:
@@ -313,7 +327,8 @@ class HubApp(UploadRoutes):
     def create_branch(self, req: Request, repo_type: str, ns: str, name: str, rest: list[str]) -> Response:
         repo = self.writable(req, repo_type, ns, name)
         data = req.json()
-        start = self.store.resolve(repo, data.get("startingPoint") or "main")
+        start = self.store.resolve(repo, str(data.get("startingPoint") or "main"))
+        refuse_commit_like(rest[0])
         self.store.set_ref(repo, "branch", rest[0], start)
         return json_response({})
 

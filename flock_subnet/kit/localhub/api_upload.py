@@ -1,9 +1,12 @@
 """The local hub's upload endpoints: preupload (regular or LFS per file), the LFS batch API with
 signed upload URLs, object uploads checked against their sha256, and NDJSON commits.
 
-An upload URL carries an HMAC signature of (oid, size, expiry) because the client sends no token
-when it PUTs the body; the body is kept only if its size and sha256 are the announced ones, and a
-commit may reference an LFS object only once it is stored.
+An upload URL carries an HMAC signature of (oid, size, expiry, user) because the client sends no
+token when it PUTs the body; the body is kept only if its size and sha256 are the announced ones
+(also when the hub already has it: the user proves they hold the bytes), and a commit may
+reference an LFS object only when that user may link it (`access.may_link`): a body the user
+neither uploaded nor can read is asked for as if the hub did not have it, so nobody links or
+probes for a blob of someone else's private repository by its hash.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import re
 import time
 from typing import Any
+from urllib.parse import quote
 
 from flock_subnet.kit.localhub.objects import git_blob_id, lfs_pointer, wants_lfs
 from flock_subnet.kit.localhub.store import Delete, FileEntry, HubStore, Put, Repo, safe_path
@@ -35,6 +39,15 @@ class UploadRoutes:
     secret: bytes
     base_url: str
     max_object_bytes: int
+    max_user_bytes: int | None
+
+    def _over_quota(self, user: str, size: int) -> str | None:
+        if self.max_user_bytes is None:
+            return None
+        used = self.store.bytes_uploaded(user)
+        if used + size <= self.max_user_bytes:
+            return None
+        return f"{user or 'anonymous'} has uploaded {used} bytes; {size} more is over the {self.max_user_bytes}-byte quota"
 
     def writable(self, req: Request, repo_type: str, ns: str, name: str) -> Repo:
         raise NotImplementedError
@@ -49,9 +62,14 @@ class UploadRoutes:
         head = self.store.resolve(repo, rest[0])
         current = self.store.files_at(head)
         out = []
-        for item in req.json().get("files", []):
+        items = req.json().get("files", [])
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise ApiError(400, "preupload body must be {\"files\": [{\"path\": ..., \"size\": ...}, ...]}")
+        for item in items:
             path = safe_path(item.get("path"))
-            size = int(item.get("size") or 0)
+            size = item.get("size") or 0
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise ApiError(400, f"file {path!r}: size must be a non-negative integer")
             try:
                 sample = base64.b64decode(item.get("sample") or "")
             except (binascii.Error, ValueError):
@@ -64,12 +82,15 @@ class UploadRoutes:
             out.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
         return json_response({"files": out, "commitOid": head})
 
-    def _sign(self, oid: str, size: int, expires: int) -> str:
-        return hmac.new(self.secret, f"{oid}:{size}:{expires}".encode(), hashlib.sha256).hexdigest()
+    def _sign(self, oid: str, size: int, expires: int, user: str) -> str:
+        return hmac.new(self.secret, f"{oid}:{size}:{expires}:{user}".encode(), hashlib.sha256).hexdigest()
 
     def lfs_batch(self, req: Request, repo_type: str, ns: str, name: str) -> Response:
         self.writable(req, repo_type, ns, name)
+        user = req.user or ""
         data = req.json()
+        if not isinstance(data.get("objects", []), list) or not all(isinstance(o, dict) for o in data.get("objects", [])):
+            raise ApiError(400, "LFS batch body must list objects as {\"oid\": ..., \"size\": ...}")
         if data.get("operation") != "upload":
             raise ApiError(400, "this hub serves LFS uploads only; download files through /resolve")
         base = f"http://{req.headers.get('Host')}" if req.headers.get("Host") else self.base_url
@@ -85,11 +106,15 @@ class UploadRoutes:
                 objects.append({"oid": oid, "size": size,
                                 "error": {"code": 422, "message": f"object of {size} bytes is over this hub's {self.max_object_bytes}-byte limit"}})
                 continue
-            stored = self.store.blobs.size(oid)
-            if stored == size:
+            if self.store.blobs.size(oid) == size and self.store.may_link(user, oid):
                 objects.append({"oid": oid, "size": size})
                 continue
-            href = f"{base}/lfs-upload/{oid}?size={size}&expires={expires}&sig={self._sign(oid, size, expires)}"
+            over = self._over_quota(user, size)
+            if over is not None:
+                objects.append({"oid": oid, "size": size, "error": {"code": 422, "message": over}})
+                continue
+            sig = self._sign(oid, size, expires, user)
+            href = f"{base}/lfs-upload/{oid}?size={size}&expires={expires}&user={quote(user)}&sig={sig}"
             objects.append({"oid": oid, "size": size, "authenticated": True, "actions": {"upload": {"href": href, "header": {}}}})
         return json_response({"transfer": "basic", "hash_algo": "sha256", "objects": objects},
                              content_type="application/vnd.git-lfs+json")
@@ -99,13 +124,14 @@ class UploadRoutes:
             size, expires = int(req.arg("size", "")), int(req.arg("expires", ""))
         except ValueError:
             raise ApiError(403, "upload URL is not signed; ask the LFS batch endpoint for one") from None
-        if not hmac.compare_digest(self._sign(oid, size, expires), req.arg("sig", "") or "") or expires < time.time():
+        user = req.arg("user", "") or ""
+        if not hmac.compare_digest(self._sign(oid, size, expires, user), req.arg("sig", "") or "") or expires < time.time():
             raise ApiError(403, "upload URL signature is invalid or expired; ask the LFS batch endpoint again")
-        if self.store.blobs.size(oid) == size:
-            for _ in req.chunks(size):
-                pass
-        else:
-            self.store.blobs.ingest(req.chunks(size), oid, size)
+        over = self._over_quota(user, size)
+        if over is not None:
+            raise ApiError(413, over)
+        self.store.blobs.ingest(req.chunks(size), oid, size)  # checked against the oid even when stored already
+        self.store.record_upload(user, oid, size)
         return Response(200, b"", {}, "text/plain")
 
     def commit(self, req: Request, repo_type: str, ns: str, name: str, rest: list[str]) -> Response:
@@ -120,14 +146,16 @@ class UploadRoutes:
             try:
                 record = json.loads(line)
                 key, value = record["key"], record["value"]
-            except (ValueError, KeyError, TypeError):
-                raise ApiError(400, "commit body must be NDJSON lines of {\"key\": ..., \"value\": ...}") from None
+                if not isinstance(value, dict):
+                    raise TypeError(key)
+            except (ValueError, KeyError, TypeError, RecursionError):
+                raise ApiError(400, "commit body must be NDJSON lines of {\"key\": ..., \"value\": {...}}") from None
             if key == "header":
                 header = value
             elif key == "file":
-                ops.append(Put(self._inline_file(value)))
+                ops.append(Put(self._inline_file(value, req.user)))
             elif key == "lfsFile":
-                ops.append(Put(self._lfs_file(value)))
+                ops.append(Put(self._lfs_file(value, req.user)))
             elif key in ("deletedFile", "deletedFolder"):
                 ops.append(Delete(safe_path(str(value.get("path", "")).rstrip("/")), folder=key == "deletedFolder"))
             else:
@@ -141,7 +169,7 @@ class UploadRoutes:
         return json_response({"success": True, "commitOid": sha, "commitUrl": f"{self._repo_url(repo)}/commit/{sha}",
                               "pullRequestUrl": None})
 
-    def _inline_file(self, value: dict[str, Any]) -> FileEntry:
+    def _inline_file(self, value: dict[str, Any], user: str | None) -> FileEntry:
         path = safe_path(value.get("path"))
         if value.get("encoding", "base64") != "base64":
             raise ApiError(400, f"file {path!r}: only base64 encoding is supported")
@@ -149,14 +177,18 @@ class UploadRoutes:
             content = base64.b64decode(value.get("content") or "", validate=True)
         except (binascii.Error, ValueError):
             raise ApiError(400, f"file {path!r}: content is not valid base64") from None
+        over = self._over_quota(user or "", len(content))
+        if over is not None:
+            raise ApiError(413, over)
         sha = self.store.blobs.put_bytes(content)
+        self.store.record_upload(user, sha, len(content))
         return FileEntry(path, len(content), sha, git_blob_id(content), False)
 
-    def _lfs_file(self, value: dict[str, Any]) -> FileEntry:
+    def _lfs_file(self, value: dict[str, Any], user: str | None) -> FileEntry:
         path = safe_path(value.get("path"))
         oid, size = value.get("oid"), value.get("size")
         if value.get("algo", "sha256") != "sha256" or not isinstance(oid, str) or not isinstance(size, int):
             raise ApiError(400, f"lfsFile {path!r} needs algo sha256, an oid and a size")
-        if self.store.blobs.size(oid) != size:
+        if self.store.blobs.size(oid) != size or not self.store.may_link(user, oid):
             raise ApiError(422, f"LFS object {oid} for {path!r} was not uploaded (or has another size); upload it first")
         return FileEntry(path, size, oid, git_blob_id(lfs_pointer(oid, size)), True)

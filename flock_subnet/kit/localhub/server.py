@@ -6,8 +6,14 @@ and offline subnets.
 The real `huggingface_hub` client and `transformers` talk to it through `HF_ENDPOINT` (or an
 explicit endpoint) with `HF_HUB_DISABLE_XET=1`. State lives under `root` and survives restarts.
 
+Facing a LAN, it bounds what one client can hold: at most `max_connections` connections (one
+thread each) at once, each request's line and headers within the idle timeout plus
+`header_timeout_s` however slowly they drip in, and a strict HTTP parser (`wire`).
+
 `RunningHub.fail_next(...)` makes the next requests fail with a chosen status (429 with
-`Retry-After`, 503, ...) so callers can test how they handle a struggling hub.
+`Retry-After`, 503, ...), `RunningHub.trickle_next(...)` makes them answer their bodies at a few
+bytes per second and `RunningHub.truncate_next(...)` hang up halfway through, so callers can
+test how they handle a struggling hub.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +35,9 @@ from flock_subnet.kit.localhub.wire import FileBody, Request, Response, error_re
 
 _log = logger.bind(component="hub")
 IDLE_CONNECTION_TIMEOUT_S = 120
+HEADER_TIMEOUT_S = 30.0  # a request's line and headers must arrive within the idle wait plus this
+MAX_CONNECTIONS = 64  # connections served at once; more are answered 503 and closed
+_BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
 
 
 class HubServerError(FlockError):
@@ -40,6 +50,8 @@ class _Fault:
     remaining: int
     retry_after: float | None
     path_contains: str | None
+    trickle_bytes_per_s: float | None = None  # answer normally, but this slowly
+    truncate: bool = False  # answer normally, but hang up halfway through the body
 
 
 class _FaultPlan:
@@ -75,9 +87,43 @@ class _Handler(BaseHTTPRequestHandler):
     app: HubApp
     faults: _FaultPlan
 
+    header_timeout_s: float = HEADER_TIMEOUT_S
+    _deadline: threading.Timer | None = None
+
+    def handle_one_request(self) -> None:
+        """One request; a client that has not sent its line and headers in time is cut off."""
+        self._deadline = threading.Timer(self.timeout + self.header_timeout_s, self._cut)
+        self._deadline.daemon = True
+        self._deadline.start()
+        try:
+            super().handle_one_request()
+        except OSError:  # reset, timed out or cut off: this connection is over
+            self.close_connection = True
+        finally:
+            self._deadline.cancel()
+
+    def _cut(self) -> None:
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
     def _serve(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()  # the headers are in
         req = Request(self.command, self.path, self.headers, self.rfile)
+        try:
+            req.validate()
+        except ApiError as exc:
+            self.close_connection = True
+            self._send(req, error_response(exc))
+            return
         fault = self.faults.take(self.path)
+        trickle = None
+        if fault is not None and fault.truncate:
+            trickle, fault = -1.0, None
+        elif fault is not None and fault.trickle_bytes_per_s is not None:
+            trickle, fault = fault.trickle_bytes_per_s, None
         if fault is not None:
             response = error_response(ApiError(fault.status, f"the hub failed this request on purpose ({fault.status})"))
             if fault.retry_after is not None:
@@ -88,9 +134,9 @@ class _Handler(BaseHTTPRequestHandler):
             except Exception as exc:  # a server bug: answer 500, keep serving
                 _log.exception("hub request {} {} failed", self.command, self.path)
                 response = error_response(ApiError(500, f"internal hub error: {type(exc).__name__}: {exc}"))
-        self._send(req, response)
+        self._send(req, response, trickle)
 
-    def _send(self, req: Request, response: Response) -> None:
+    def _send(self, req: Request, response: Response, trickle: float | None = None) -> None:
         if req.has_body and not req.body_done:
             self.close_connection = True  # the unread body would corrupt the next request
         self.send_response(response.status)
@@ -104,13 +150,30 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         try:
-            if isinstance(response.body, FileBody):
+            if trickle is not None:
+                self._trickle(response, trickle)
+            elif isinstance(response.body, FileBody):
                 for piece in response.body.iter():
                     self.wfile.write(piece)
             else:
                 self.wfile.write(response.body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def _trickle(self, response: Response, bytes_per_s: float) -> None:
+        pieces = response.body.iter() if isinstance(response.body, FileBody) else [response.body]
+        if bytes_per_s < 0:  # truncate: half the body, then hang up
+            self.wfile.write(b"".join(pieces)[: response.length // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        step = max(1, int(bytes_per_s / 10))
+        for piece in pieces:
+            for at in range(0, len(piece), step):
+                self.wfile.write(piece[at : at + step])
+                self.wfile.flush()
+                time.sleep(step / bytes_per_s)
 
     def setup(self) -> None:
         super().setup()
@@ -134,10 +197,31 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, max_connections: int = MAX_CONNECTIONS, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max(1, max_connections))
+
+    def process_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        if not self._slots.acquire(blocking=False):  # full: say so and hang up, start no thread
+            try:
+                request.sendall(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def track(self, connection: socket.socket) -> None:
         with self._connections_lock:
@@ -183,6 +267,14 @@ class RunningHub:
         """Answer the next `times` requests (whose path contains `path_contains`, if given) with `status`."""
         self._faults.add(_Fault(status, times, retry_after, path_contains))
 
+    def trickle_next(self, bytes_per_s: float, times: int = 1, path_contains: str | None = None) -> None:
+        """Answer the next `times` requests (whose path contains `path_contains`, if given) at `bytes_per_s`."""
+        self._faults.add(_Fault(200, times, None, path_contains, trickle_bytes_per_s=float(bytes_per_s)))
+
+    def truncate_next(self, times: int = 1, path_contains: str | None = None) -> None:
+        """Answer the next `times` requests (whose path contains `path_contains`, if given) with half their body."""
+        self._faults.add(_Fault(200, times, None, path_contains, truncate=True))
+
     def clear_faults(self) -> None:
         self._faults.clear()
 
@@ -214,6 +306,10 @@ def make_server(
     port: int = 0,
     tokens: dict[str, str] | None = None,
     max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
+    max_connections: int = MAX_CONNECTIONS,
+    idle_timeout_s: float = IDLE_CONNECTION_TIMEOUT_S,
+    header_timeout_s: float = HEADER_TIMEOUT_S,
+    max_user_bytes: int | None = None,
 ) -> RunningHub:
     """Bind the server (not serving yet); `RunningHub._start()` or `serve_forever` serve it."""
     root = Path(root)
@@ -221,14 +317,18 @@ def make_server(
     if tokens:
         store.set_tokens(tokens)
     faults = _FaultPlan()
-    handler = type("HubHandler", (_Handler,), {"faults": faults})
+    handler = type("HubHandler", (_Handler,), {
+        "faults": faults, "timeout": idle_timeout_s, "header_timeout_s": header_timeout_s,
+    })
     try:
-        server = _Server((host, port), handler)
+        server = _Server((host, port), handler, max_connections=max_connections)
     except OSError as exc:
         store.close()
         raise HubServerError(f"cannot listen on {host}:{port} ({exc}); pick another --port or stop what uses it") from None
     running = RunningHub(server, store, faults, root)
-    handler.app = HubApp(store, running.url, secret=os.urandom(32), max_object_bytes=max_object_bytes)
+    handler.app = HubApp(
+        store, running.url, secret=os.urandom(32), max_object_bytes=max_object_bytes, max_user_bytes=max_user_bytes
+    )
     return running
 
 
@@ -238,9 +338,13 @@ def start_hub_server(
     port: int = 0,
     tokens: dict[str, str] | None = None,
     max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
+    **limits: float,
 ) -> RunningHub:
-    """Start a hub on `host:port` (0 picks a free port) storing under `root`; users are `tokens` (user -> token)."""
-    return make_server(root, host, port, tokens, max_object_bytes)._start()
+    """Start a hub on `host:port` (0 picks a free port) storing under `root`; users are `tokens` (user -> token).
+
+    `limits` are `make_server`'s `max_connections`, `idle_timeout_s`, `header_timeout_s` and `max_user_bytes`.
+    """
+    return make_server(root, host, port, tokens, max_object_bytes, **limits)._start()  # type: ignore[arg-type]
 
 
 def serve_forever(running: RunningHub) -> None:

@@ -23,7 +23,21 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from flock_subnet.kit.localhub.objects import GITATTRIBUTES, ObjectStore, git_blob_id, lfs_pointer
+from flock_subnet.kit.localhub.access import (
+    DEFAULT_GRACE_S,
+    Collected,
+    add_uploads_table,
+    bytes_uploaded,
+    collect_garbage,
+    may_link,
+    record_upload,
+)
+from flock_subnet.kit.localhub.objects import (
+    GITATTRIBUTES,
+    ObjectStore,
+    git_blob_id,
+    lfs_pointer,
+)
 from flock_subnet.kit.localhub.wire import ApiError
 from flock_subnet.sqlitedb import Database, Schema, run_script
 
@@ -53,7 +67,9 @@ def _create_tables(conn: sqlite3.Connection) -> None:
 
 
 # IF NOT EXISTS in version 1: hub files from before the schema was versioned pass through unchanged.
-SCHEMA = Schema(name="local hub", steps=(_create_tables,), fresh_start="start the local hub on another folder")
+SCHEMA = Schema(
+    name="local hub", steps=(_create_tables, add_uploads_table), fresh_start="start the local hub on another folder"
+)
 
 
 def not_found_repo() -> ApiError:
@@ -144,6 +160,21 @@ class HubStore:
 
     def close(self) -> None:
         self._db.close()
+
+    # ----- who may link a stored body ----------------------------------------------------------------
+
+    def record_upload(self, user: str | None, sha256: str, size: int) -> None:
+        record_upload(self._db, user, sha256, size)
+
+    def bytes_uploaded(self, user: str | None) -> int:
+        return bytes_uploaded(self._db, user)
+
+    def may_link(self, user: str | None, sha256: str) -> bool:
+        return may_link(self._db, user, sha256)
+
+    def collect_garbage(self, grace_s: float = DEFAULT_GRACE_S) -> Collected:
+        """Reclaim the bodies no commit refers to (see `access.collect_garbage`)."""
+        return collect_garbage(self._db, self.root, grace_s)
 
     # ----- users -----------------------------------------------------------------------------------
 

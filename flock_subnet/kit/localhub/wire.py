@@ -3,12 +3,17 @@ readers, and responses.
 
 Bodies are read lazily and never past a limit: `json(limit)` and `lines(limit)` for API calls,
 `chunks(limit)` for raw object uploads (both `Content-Length` and chunked transfer encoding).
+Parsing is strict, so a server exposed on a LAN is not confused by a hostile client: header
+values without control characters, one `Content-Length` of plain decimal digits, never together
+with `Transfer-Encoding`, which may only be `chunked`; chunk sizes of plain hex digits, each
+chunk followed by its line end; a JSON body that is not an object is a 400.
 A response body is either bytes or a slice of a stored file, streamed in 1 MiB pieces.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
@@ -20,6 +25,9 @@ from flock_subnet.errors import FlockError
 
 CHUNK = 1 << 20
 MAX_JSON_BYTES = 8 * 1024 * 1024
+_DECIMAL = re.compile(rb"[0-9]{1,19}")
+_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,15})(;[^\r\n]*)?\r?\n")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class ApiError(FlockError):
@@ -70,24 +78,39 @@ class Request:
     def flag(self, name: str) -> bool:
         return (self.arg(name, "") or "").lower() in {"1", "true", "yes"}
 
+    def validate(self) -> None:
+        """`ApiError(400)` for headers a strict HTTP/1.1 server refuses (see the module docstring)."""
+        for name, value in self.headers.items():
+            if _CONTROL.search(str(name)) or _CONTROL.search(str(value)):
+                raise ApiError(400, f"header {str(name)[:40]!r} holds a control character")
+        lengths = self.headers.get_all("Content-Length") or []
+        if len(set(lengths)) > 1:
+            raise ApiError(400, "conflicting Content-Length headers")
+        encoding = self.headers.get_all("Transfer-Encoding") or []
+        if encoding and lengths:
+            raise ApiError(400, "a request may not carry both Content-Length and Transfer-Encoding")
+        if encoding and [e.strip().lower() for e in encoding] != ["chunked"]:
+            raise ApiError(400, f"unsupported Transfer-Encoding {', '.join(encoding)[:40]!r}; only chunked is accepted")
+        self._length()
+
     @property
     def has_body(self) -> bool:
-        return self._length() not in (None, 0) or self._chunked()
+        try:
+            return self._length() not in (None, 0) or self._chunked()
+        except ApiError:  # an unreadable length: treat the connection as holding an unread body
+            return True
 
     def _chunked(self) -> bool:
-        return "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+        return (self.headers.get("Transfer-Encoding") or "").strip().lower() == "chunked"
 
     def _length(self) -> int | None:
         value = self.headers.get("Content-Length")
         if value is None:
             return None
-        try:
-            length = int(value)
-        except ValueError:
-            raise ApiError(400, f"invalid Content-Length {value!r}") from None
-        if length < 0:
-            raise ApiError(400, f"invalid Content-Length {value!r}")
-        return length
+        raw = str(value).strip(" \t").encode("latin-1", "replace")
+        if not _DECIMAL.fullmatch(raw):
+            raise ApiError(400, f"invalid Content-Length {str(value)[:40]!r}: decimal digits only")
+        return int(raw)
 
     def chunks(self, limit: int) -> Iterator[bytes]:
         """The body in pieces; `ApiError(413)` as soon as it exceeds `limit` bytes."""
@@ -114,20 +137,21 @@ class Request:
     def _chunked_body(self, limit: int) -> Iterator[bytes]:
         total = 0
         while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";")[0].strip(), 16)
-            except ValueError:
-                raise ApiError(400, "malformed chunked body") from None
+            match = _CHUNK_LINE.fullmatch(self.rfile.readline(1024))
+            if match is None:
+                raise ApiError(400, "malformed chunked body: a chunk size must be hex digits on its own line")
+            size = int(match.group(1), 16)
             if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass
-                return
+                for _ in range(64):  # trailers, up to the empty line that ends the body
+                    if self.rfile.readline(1024) in (b"\r\n", b"\n", b""):
+                        return
+                raise ApiError(400, "malformed chunked body: too many trailer lines")
             total += size
             if total > limit:
                 raise ApiError(413, f"request body is over the {limit}-byte limit")
             yield from self._exactly(size)
-            self.rfile.readline(1024)
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise ApiError(400, "malformed chunked body: a chunk is longer than its size")
 
     def body(self, limit: int = MAX_JSON_BYTES) -> bytes:
         return b"".join(self.chunks(limit))
@@ -137,17 +161,22 @@ class Request:
         if not raw.strip():
             return {}
         try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise ApiError(400, f"request body is not valid JSON: {exc}") from None
+            data = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise ApiError(400, f"request body is not valid JSON ({type(exc).__name__})") from None
+        if not isinstance(data, dict):
+            raise ApiError(400, f"request body must be a JSON object, got {type(data).__name__}")
+        return data
 
     def form(self, limit: int = MAX_JSON_BYTES) -> dict[str, list[str]]:
         raw = self.body(limit).decode("utf-8", "replace")
         if raw.lstrip().startswith("{"):
             try:
                 data = json.loads(raw)
-            except ValueError as exc:
-                raise ApiError(400, f"request body is not valid JSON: {exc}") from None
+            except (ValueError, RecursionError) as exc:
+                raise ApiError(400, f"request body is not valid JSON ({type(exc).__name__})") from None
+            if not isinstance(data, dict):
+                raise ApiError(400, f"request body must be a JSON object, got {type(data).__name__}")
             return {str(k): [str(x) for x in v] if isinstance(v, list) else [str(v)] for k, v in data.items()}
         return parse_qs(raw, keep_blank_values=True)
 
