@@ -110,6 +110,7 @@ class Validator:
         self.models = ModelStore(
             hub, self.state, self.workdir / "models", self.config.hub_backoff,
             reference_files=self._reference_files_for, workers=self.config.download_workers, sleep=sleep,
+            base_cache_dir=self.config.cache_dir or self.workdir / "base",
         )
         self.evaluator = RoundEvaluator(
             self.state, self.models, self.competitions, self.config.eval_timeout_s, self.config.memory_limit_mb,
