@@ -233,6 +233,18 @@ class Database:
             self.conn.close()
 
 
+_LOCK_CODES = {getattr(sqlite3, "SQLITE_BUSY", 5), getattr(sqlite3, "SQLITE_LOCKED", 6)}
+
+
+def is_locked(exc: sqlite3.Error) -> bool:
+    """Whether SQLite refused because another connection holds a lock (by its error code; on
+    Python 3.10, which does not expose the code, by SQLite's own fixed message)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in _LOCK_CODES
+    return str(exc).startswith(("database is locked", "database table is locked"))
+
+
 def _unusable(schema: Schema, path: Path, exc: sqlite3.Error) -> DatabaseError:
     """The error to raise when SQLite refuses to open or lock the file, with what to do about it."""
     if not isinstance(exc, sqlite3.OperationalError):
@@ -240,7 +252,7 @@ def _unusable(schema: Schema, path: Path, exc: sqlite3.Error) -> DatabaseError:
             f"cannot open the {schema.name} {path}: {exc}; it is not a usable SQLite file, "
             "move the file away to start fresh"
         )
-    if "locked" in str(exc) or "busy" in str(exc):
+    if is_locked(exc):
         return DatabaseBusy(
             f"the {schema.name} {path} is locked by another process: {exc}; wait for it to finish or stop it"
         )

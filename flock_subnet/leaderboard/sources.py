@@ -19,6 +19,7 @@ from flock_subnet.chain.base import Chain, CommitmentRecord, Hyperparameters, Me
 from flock_subnet.errors import FlockError
 from flock_subnet.leaderboard.model import SourceNote
 from flock_subnet.rules.competitions import COMPETITIONS
+from flock_subnet.sqlitedb import is_locked
 from flock_subnet.validator.state import AdmissionRecord, EvalRecord, FaultRecord, ValidatorState
 
 STATE_FILE = "state.db"
@@ -141,7 +142,7 @@ def _snapshot(path: Path, copy: Path, lock_timeout_s: float) -> str | None:
         source.execute(f"PRAGMA busy_timeout = {int(lock_timeout_s * 1000)}")
         source.execute("VACUUM INTO ?", (str(copy),))  # one consistent copy; gives up on a lock, never waits
     except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
+        if is_locked(exc):
             return (
                 f"the validator state {path} is locked by another process ({exc}); the chain's numbers are shown "
                 "without losses and win rates, and the page fills in once the lock is released"

@@ -36,7 +36,7 @@ ALLOWED: dict[str, set[str] | str] = {
     "miner": {"chain", "config", "errors", "evaluation", "hub", "models", "ops", "rules", "telemetry"},
     "sqlitedb": {"errors"},
     "validator": {"chain", "config", "errors", "evaluation", "hub", "models", "ops", "rules", "sqlitedb", "telemetry"},
-    "leaderboard": {"chain", "errors", "rules", "validator"},
+    "leaderboard": {"chain", "errors", "rules", "sqlitedb", "validator"},
     "serve": {"chain", "config", "errors", "evaluation", "hub", "models", "rules"},
     "kit": EVERYTHING,
     "commands": EVERYTHING,

@@ -224,3 +224,25 @@ def test_a_writer_holding_the_lock_past_the_timeout_is_reported_busy(tmp_path):
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_a_lock_held_by_another_connection_is_recognised_by_its_code(tmp_path):
+    import sqlite3
+
+    from flock_subnet.sqlitedb import is_locked
+
+    path = tmp_path / "locked.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    other = sqlite3.connect(path, timeout=0.05)
+    try:
+        other.execute("SELECT * FROM t")
+    except sqlite3.OperationalError as exc:
+        assert is_locked(exc)
+    else:
+        raise AssertionError("the second connection read through an exclusive lock")
+    finally:
+        other.close()
+        holder.close()
+    assert not is_locked(sqlite3.OperationalError("no such table: t"))
