@@ -53,6 +53,7 @@ def describe(competition: Any) -> dict[str, Any]:
         "reward_share": competition.reward_share,
         "weighting": competition.weighting,
         "ema_alpha": competition.ema_alpha,
+        "max_held_rounds": competition.max_held_rounds,
         "schedule": {"start_block": competition.start_block, "end_block": competition.end_block},
         "digest": None if declared is None else {"seed": declared.seed, "n": declared.n, "sha256": declared.sha256},
         "accuracy": {"samples": competition.accuracy_samples},

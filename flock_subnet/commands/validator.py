@@ -183,5 +183,8 @@ def _print_status(summary: dict[str, Any]) -> None:
             f"  weights {sub['state']} at block {sub['block']} (round {sub['round_block']})"
             + (f": {sub['reason']}" if sub["reason"] else "")
         )
+    for competition, held in summary.get("held_rounds", {}).items():
+        listed = ", ".join(f"uid {uid} {n} round(s)" for uid, n in held.items())
+        console.print(f"  held in a row ({competition}): {listed}")
     for fault in summary["recent_faults"]:
         console.print(f"  {fault['kind']} fault, uid {fault['uid']}, round {fault['round_block']}: {fault['reason']}")

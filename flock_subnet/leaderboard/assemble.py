@@ -107,6 +107,7 @@ def _competition(ctx: Context, competition: Competition) -> CompetitionBoard:
             emission_share=neuron.emission / total_emission if total_emission else 0.0,
             status=str(status),
             detail=detail or "",
+            held_rounds=0 if latest_record is None else latest_record.held_rounds.get(uid, 0),
         ))
     rows.sort(key=lambda s: (-s.incentive, -s.weight, s.loss if s.loss is not None else math.inf, s.uid))
     standings = tuple(replace(s, rank=i + 1) for i, s in enumerate(rows))

@@ -48,6 +48,7 @@ class Standing:
     emission_share: float
     status: str  # the latest round's status for this uid ("evaluated", "held", "miner_fault", ...)
     detail: str
+    held_rounds: int = 0  # rounds in a row the validator has held it (0: evaluated in the latest round)
 
 
 @dataclass(frozen=True)

@@ -51,9 +51,12 @@ def replay(
     last_eligible = record.round_block - competition.eval_delay_blocks
     entries = []
     for uid, (_status, loss, _detail) in sorted(record.uids.items()):
+        block = min(commit_blocks.get(uid, last_eligible), last_eligible)
+        if record.held_rounds.get(uid, 0) > competition.max_held_rounds:  # held too long: took part without a loss
+            entries.append(scoring.Entry(uid, block, None, content_hashes.get(uid)))
+            continue
         if loss is None or not math.isfinite(loss):
             continue
-        block = min(commit_blocks.get(uid, last_eligible), last_eligible)
         entries.append(scoring.Entry(uid, block, float(loss), content_hashes.get(uid)))
     keep = frozenset(scoring.competitive_uids(entries, params.epsilon_end))
     pool = [e for e in entries if e.uid in keep]

@@ -64,6 +64,7 @@ class RoundRecord:
     seed: int
     finished_at: float | None
     uids: Mapping[int, tuple[str, float | None, str]]  # uid -> (status, loss, detail)
+    held_rounds: Mapping[int, int] = field(default_factory=dict)  # uid -> rounds in a row held, as of this round
 
 
 @dataclass(frozen=True)
@@ -181,8 +182,9 @@ def _rounds(state: ValidatorState, competition_id: str, length: int, max_rounds:
     while block >= 0 and len(found) < max_rounds and scanned < 4 * max_rounds:
         progress = state.round_progress(competition_id, block)
         if progress is not None and progress.status == "done":
+            streaks = {uid: n for uid, (_hotkey, n) in state.held_streaks(competition_id, block + 1).items() if n}
             found.append(RoundRecord(
-                competition_id, block, progress.seed, progress.finished_at, state.round_uids(competition_id, block)
+                competition_id, block, progress.seed, progress.finished_at, state.round_uids(competition_id, block), streaks
             ))
         block -= length
         scanned += 1

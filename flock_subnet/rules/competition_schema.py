@@ -6,7 +6,7 @@ write instead. The layout (see `flock_subnet/rules/builtin/*.toml` and docs/subn
 
     id, description, production, architectures, max_parameters, max_bytes, sequence_length,
     samples_per_round, round_length_blocks, eval_delay_blocks, reward_share, weighting,
-    softmax_temperature, ema_alpha, dtypes, eval_batch_tokens, private_pool
+    softmax_temperature, ema_alpha, max_held_rounds, dtypes, eval_batch_tokens, private_pool
     [base] repo_id, revision, tiny          [epsilon] start, end, decay_blocks
     [schedule] start_block, end_block       [digest] seed, n, sha256
     [accuracy] samples                      [tasks.<name>] weight, config = {...}
@@ -33,7 +33,7 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TOP = {
     "id", "description", "production", "architectures", "max_parameters", "max_bytes", "sequence_length",
     "samples_per_round", "round_length_blocks", "eval_delay_blocks", "reward_share", "weighting",
-    "softmax_temperature", "ema_alpha", "dtypes", "eval_batch_tokens", "private_pool", "base", "epsilon",
+    "softmax_temperature", "ema_alpha", "max_held_rounds", "dtypes", "eval_batch_tokens", "private_pool", "base", "epsilon",
     "schedule", "digest", "accuracy", "tasks",
 }  # fmt: skip
 _SECTIONS = {
@@ -152,6 +152,7 @@ def competition_from_dict(data: Mapping[str, Any], source: str = "<competition>"
         "weighting": reader.get(data, "weighting", str, "winner_take_all"),
         "softmax_temperature": reader.get(data, "softmax_temperature", float, 0.05),
         "ema_alpha": reader.get(data, "ema_alpha", float, 0.5),
+        "max_held_rounds": reader.get(data, "max_held_rounds", int, 2),
         "dtypes": tuple(reader.get(data, "dtypes", list, ["float32", "bfloat16", "float16"])),
         "eval_batch_tokens": reader.get(data, "eval_batch_tokens", int, 8192),
         "public_pool": pool,
@@ -197,6 +198,17 @@ def _check_values(reader: _Reader, f: dict[str, Any]) -> None:
         reader.check(f[key] is None or 0 <= f[key] < 1, path, "must be in [0, 1)")
     reader.check(f["reward_share"] is None or 0 <= f["reward_share"] <= 1, "reward_share", "must be in [0, 1]")
     reader.check(f["ema_alpha"] is None or 0 < f["ema_alpha"] <= 1, "ema_alpha", "must be in (0, 1]")
+    reader.check(
+        f["max_held_rounds"] is None or 0 <= f["max_held_rounds"] <= 100, "max_held_rounds",
+        "must be in [0, 100]: consecutive rounds a held uid keeps its score",
+    )
+    held, delay, length = f["max_held_rounds"], f["eval_delay_blocks"], f["round_length_blocks"]
+    if None not in (held, delay, length) and length > 0:
+        reader.check(
+            held * length >= delay, "max_held_rounds",
+            f"a new commitment waits {delay} blocks, more than {held} round(s) of {length} blocks: a miner "
+            "updating its model would lose its score while it waits; raise max_held_rounds",
+        )
     reader.check(f["weighting"] in ("winner_take_all", "softmax"), "weighting", "use 'winner_take_all' or 'softmax'")
     reader.check(bool(f["architectures"]), "architectures", "name at least one architecture, e.g. ['Qwen2ForCausalLM']")
     samples = f["samples_per_round"]

@@ -75,6 +75,7 @@ class Competition:
     weighting: Literal["winner_take_all", "softmax"] = "winner_take_all"
     softmax_temperature: float = 0.05
     ema_alpha: float = 0.5  # weight of the newest round in the validator's EMA
+    max_held_rounds: int = 2  # consecutive rounds a held uid keeps its score before it counts as failed
     dtypes: tuple[str, ...] = ("float32", "bfloat16", "float16")
     eval_batch_tokens: int = 8192
     public_pool: str | None = None  # the task creator's private pool file validators sample from, by seed

@@ -19,7 +19,7 @@ from flock_subnet.rules.competitions import Competition
 from flock_subnet.validator.evaluations import EvaluationStats, Outcome
 from flock_subnet.validator.plan import PlanStatus, Submission
 from flock_subnet.validator.report import EvalStatus, UidReport
-from flock_subnet.validator.verdict import Candidate, judge
+from flock_subnet.validator.verdict import Candidate, ScoringInput, judge
 
 
 @dataclass(frozen=True)
@@ -84,17 +84,28 @@ class FaultNote:
     competition_id: str | None = None
 
 
-def candidates(plan: RoundPlan, outcomes: Mapping[int, Outcome], competition_id: str) -> list[Candidate]:
-    """The eligible and pending submissions of one competition, as the verdict takes them."""
+def candidates(
+    plan: RoundPlan, outcomes: Mapping[int, Outcome], competition_id: str,
+    streaks: Mapping[int, tuple[str, int]] | None = None,
+) -> list[Candidate]:
+    """The eligible and pending submissions of one competition, as the verdict takes them.
+
+    `streaks` maps uid -> (hotkey, held rounds in a row) as of the last round; a streak counts
+    only for the hotkey that built it.
+    """
     found = []
     for sub in plan.submissions:
         if sub.competition_id != competition_id or sub.commit_block is None:
             continue
+        hotkey, streak = (streaks or {}).get(sub.uid, ("", 0))
+        before = streak if hotkey == sub.hotkey else 0
         if sub.status == PlanStatus.PENDING:
-            found.append(Candidate(sub.uid, sub.commit_block, None))
+            found.append(Candidate(sub.uid, sub.commit_block, None, held_before=before))
         elif sub.status == PlanStatus.ELIGIBLE:
             outcome = outcomes[sub.uid]
-            found.append(Candidate(sub.uid, sub.commit_block, outcome.status, outcome.loss, outcome.content_hash))
+            found.append(
+                Candidate(sub.uid, sub.commit_block, outcome.status, outcome.loss, outcome.content_hash, before)
+            )
     return found
 
 
@@ -104,27 +115,51 @@ def score_round(
     competitions: Mapping[str, Competition],
     emas: Mapping[str, Mapping[int, float]],
     last_losses: Mapping[str, Mapping[str, float]],
+    streaks: Mapping[str, Mapping[int, tuple[str, int]]] | None = None,
 ) -> ScoredRound:
     """Score every due competition and combine all competitions' EMAs into the final weights.
 
     `emas` holds every scored competition's EMA before this round; `last_losses` maps a due
     competition to the earlier losses (by content hash) of models whose evaluation failed on
-    our side this round.
+    our side this round; `streaks` maps a due competition to each uid's (hotkey, held rounds in
+    a row) as of its last round.
     """
     scores: dict[str, scoring.CompetitionScores] = {}
     stale: set[int] = set()
+    judgements: dict[str, ScoringInput] = {}
     for competition_id, (round_block, _seed) in plan.rounds.items():
-        judged = judge(candidates(plan, outcomes, competition_id), last_losses.get(competition_id, {}))
-        params = scoring.ScoringParams.from_competition(competitions[competition_id])
+        competition = competitions[competition_id]
+        found = candidates(plan, outcomes, competition_id, (streaks or {}).get(competition_id))
+        judged = judge(found, last_losses.get(competition_id, {}), competition.max_held_rounds)
+        params = scoring.ScoringParams.from_competition(competition)
         scores[competition_id] = scoring.score_competition(
             judged.entries, params, round_block, emas[competition_id], judged.held
         )
         stale |= judged.stale
+        judgements[competition_id] = judged
     current = {c: scores[c].ema if c in scores else emas[c] for c in competitions}
     shares = {c: competition.reward_share for c, competition in competitions.items()}
     n = plan.metagraph.n
     weights = dict(zip(range(n), scoring.weight_vector(scoring.combine_competitions(current, shares), n)))
-    return ScoredRound(scores, weights, uid_reports(plan, outcomes, scores, stale, weights))
+    reports = uid_reports(plan, outcomes, scores, stale, weights)
+    note_held_streaks(reports, judgements, competitions)
+    return ScoredRound(scores, weights, reports)
+
+
+def note_held_streaks(
+    reports: Mapping[int, UidReport], judgements: Mapping[str, ScoringInput], competitions: Mapping[str, Competition]
+) -> None:
+    """Write each uid's held streak into its report, and say why an expired one scores zero."""
+    for competition_id, judged in judgements.items():
+        limit = competitions[competition_id].max_held_rounds
+        for uid, streak in judged.held_rounds.items():
+            report = reports[uid]
+            report.held_rounds = streak
+            if uid in judged.expired:
+                report.detail = (
+                    f"held {streak} rounds in a row, more than the {limit} this competition allows: "
+                    f"scored as a failure until it is evaluated again ({report.detail or 'not evaluated'})"
+                )
 
 
 def uid_reports(

@@ -49,6 +49,7 @@ class UidReport:
     ema: float = 0.0
     weight: float = 0.0  # the final normalised weight
     detail: str = ""
+    held_rounds: int = 0  # rounds in a row this uid was held (validator faults, pending); 0 once evaluated
 
 
 @dataclass
@@ -118,6 +119,7 @@ class RoundReport:
             payload[f"{prefix}/ema"] = u.ema
             payload[f"{prefix}/epsilon_adv"] = u.epsilon
             payload[f"{prefix}/status"] = u.status.value
+            payload[f"{prefix}/held_rounds"] = u.held_rounds
             if u.model:
                 payload[f"{prefix}/model"] = u.model
         return payload
@@ -131,13 +133,15 @@ class RoundReport:
 
         title = ", ".join(f"{r.competition_id} round {r.round_block}" for r in self.rounds) or "no new round"
         table = Table(title=f"block {self.block}: {title}")
-        for column in ("uid", "status", "model", "loss", "win rate", "EMA", "weight", "note"):
-            table.add_column(column, justify="right" if column in ("uid", "loss", "win rate", "EMA", "weight") else "left")
+        numeric = ("uid", "loss", "win rate", "EMA", "weight", "held")
+        for column in ("uid", "status", "model", "loss", "win rate", "EMA", "weight", "held", "note"):
+            table.add_column(column, justify="right" if column in numeric else "left")
         for u in sorted(self.uids.values(), key=lambda u: (-u.weight, u.uid)):
             loss = "-" if u.loss is None else f"{u.loss:.4f}" + ("*" if u.stale_loss else "")
             note = u.detail if len(u.detail) <= 60 else u.detail[:57] + "..."
             table.add_row(
-                str(u.uid), u.status.value, u.model or "-", loss, f"{u.win_rate:.2f}", f"{u.ema:.3f}", f"{u.weight:.3f}", note
+                str(u.uid), u.status.value, u.model or "-", loss, f"{u.win_rate:.2f}", f"{u.ema:.3f}", f"{u.weight:.3f}",
+                str(u.held_rounds or "-"), note,
             )
         table.caption = ("weights set" if self.weights_set else f"weights not set: {self.weights_message}")
         return table

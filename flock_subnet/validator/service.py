@@ -222,7 +222,8 @@ class Validator:
                 loss = self.state.last_loss(outcome.content_hash, sub.competition_id, plan.round_block(sub.competition_id))
                 if loss is not None:
                     last_losses[sub.competition_id][outcome.content_hash] = loss
-        return score_round(plan, evaluated.outcomes, self.competitions, emas, last_losses)
+        streaks = {c: self.state.held_streaks(c, round_block) for c, (round_block, _seed) in plan.rounds.items()}
+        return score_round(plan, evaluated.outcomes, self.competitions, emas, last_losses, streaks)
 
     def _persist(self, plan: RoundPlan, evaluated: EvaluatedRound, scored: ScoredRound) -> None:
         """Faults, EMAs, per-uid rows and the weights to set: all at once, or not at all."""
@@ -238,7 +239,9 @@ class Validator:
                 self.state.set_ema(competition_id, scored.scores[competition_id].ema, hotkeys, r)
                 for u in scored.uids.values():
                     if u.competition_id == competition_id or u.competition_id is None:
-                        self.state.record_uid(competition_id, r, u.uid, u.hotkey, u.status.value, u.loss, u.detail)
+                        self.state.record_uid(
+                            competition_id, r, u.uid, u.hotkey, u.status.value, u.loss, u.detail, u.held_rounds
+                        )
                 self.state.finish_round(competition_id, r)
             if any(w > 0 for w in scored.weights.values()):
                 self.state.set_pending_weights(max(r for r, _seed in plan.rounds.values()), scored.weights, plan.hotkeys)

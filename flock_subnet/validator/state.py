@@ -31,7 +31,6 @@ from flock_subnet.validator.state_records import (
     ADMISSION_COLUMNS,
     EVAL_COLUMNS,
     FAULT_COLUMNS,
-    ROUND_COLUMNS,
     SUBMISSION_COLUMNS,
     WEIGHT_SET_COLUMNS,
     AdmissionRecord,
@@ -45,10 +44,10 @@ from flock_subnet.validator.state_records import (
     admission_from_row,
     eval_from_row,
     fault_from_row,
-    round_from_row,
     submission_from_row,
     weight_set_from_row,
 )
+from flock_subnet.validator.state_rounds import RoundLog
 from flock_subnet.validator.state_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
 __all__ = [
@@ -57,7 +56,7 @@ __all__ = [
 ]
 
 
-class ValidatorState:
+class ValidatorState(RoundLog):
     """Access to the state file; safe to share between threads (one lock, one connection)."""
 
     def __init__(self, path: str | Path) -> None:
@@ -188,64 +187,6 @@ class ValidatorState:
         with self.transaction() as db:
             db.executemany("DELETE FROM scores WHERE uid=?", [(uid,) for uid in changed])
         return changed
-
-    # --- rounds -------------------------------------------------------------------------------
-
-    def start_round(self, competition_id: str, round_block: int, seed: int) -> RoundProgress:
-        """Mark a round in progress (a no-op if it was already started or done)."""
-        with self.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO rounds (competition_id, round_block, seed, status, started_at) "
-                "VALUES (?,?,?,?,?)",
-                (competition_id, round_block, seed, "in_progress", time.time()),
-            )
-        progress = self.round_progress(competition_id, round_block)
-        assert progress is not None
-        return progress
-
-    def round_progress(self, competition_id: str, round_block: int) -> RoundProgress | None:
-        rows = self._query(
-            f"SELECT {ROUND_COLUMNS} FROM rounds WHERE competition_id=? AND round_block=?",
-            (competition_id, round_block),
-        )
-        return round_from_row(rows[0]) if rows else None
-
-    def latest_round(self, competition_id: str | None = None, status: str | None = None) -> RoundProgress | None:
-        sql = f"SELECT {ROUND_COLUMNS} FROM rounds WHERE 1=1"
-        params: tuple = ()
-        if competition_id is not None:
-            sql += " AND competition_id=?"
-            params += (competition_id,)
-        if status is not None:
-            sql += " AND status=?"
-            params += (status,)
-        rows = self._query(sql + " ORDER BY round_block DESC, started_at DESC LIMIT 1", params)
-        return round_from_row(rows[0]) if rows else None
-
-    def record_uid(
-        self, competition_id: str, round_block: int, uid: int, hotkey: str | None, status: str,
-        loss: float | None = None, detail: str = "",
-    ) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO round_uids (competition_id, round_block, uid, hotkey, status, loss, detail) "
-                "VALUES (?,?,?,?,?,?,?)",
-                (competition_id, round_block, uid, hotkey, status, loss, detail),
-            )
-
-    def round_uids(self, competition_id: str, round_block: int) -> dict[int, tuple[str, float | None, str]]:
-        rows = self._query(
-            "SELECT uid, status, loss, detail FROM round_uids WHERE competition_id=? AND round_block=?",
-            (competition_id, round_block),
-        )
-        return {int(uid): (status, loss, detail) for uid, status, loss, detail in rows}
-
-    def finish_round(self, competition_id: str, round_block: int) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE rounds SET status='done', finished_at=? WHERE competition_id=? AND round_block=?",
-                (time.time(), competition_id, round_block),
-            )
 
     # --- weights ------------------------------------------------------------------------------
 
@@ -391,6 +332,7 @@ class ValidatorState:
                 "weights": {str(u): w for u, w in zip(last.uids, last.weights) if w > 0},
             },
             "weight_submissions": [sub.to_json() for sub in self.weight_submissions(limit=20)],
+            "held_rounds": {c: {str(uid): n for uid, n in held.items()} for c, held in self.held_now().items()},
             "evaluations_cached": self.eval_count(),
             "counters": self.counters(),
             "recent_faults": [

@@ -80,7 +80,12 @@ def _migrate_to_3(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Step, ...] = (_migrate_to_1, _migrate_to_2, _migrate_to_3)
+def _migrate_to_4(db: sqlite3.Connection) -> None:
+    """Version 4: how many consecutive rounds each uid has been held (validator faults, pending)."""
+    run_script(db, "ALTER TABLE round_uids ADD COLUMN held_rounds INTEGER NOT NULL DEFAULT 0;")
+
+
+MIGRATIONS: tuple[Step, ...] = (_migrate_to_1, _migrate_to_2, _migrate_to_3, _migrate_to_4)
 SCHEMA_VERSION = len(MIGRATIONS)
 SCHEMA = Schema(
     name="validator state",

@@ -114,6 +114,17 @@ def test_production_rounds_are_large_enough():
     assert competition_from_dict({**data, "production": False}).samples_per_round == 512
 
 
+def test_the_held_limit_is_a_small_count_that_covers_the_eval_delay():
+    assert competition_from_dict(_minimal()).max_held_rounds == 2
+    assert competition_from_dict({**_minimal(), "max_held_rounds": 5}).max_held_rounds == 5
+    with pytest.raises(CompetitionFileError, match=r"max_held_rounds: must be in \[0, 100\]"):
+        competition_from_dict({**_minimal(), "max_held_rounds": -1})
+    # a miner who commits a new model waits eval_delay_blocks; that wait must not cost its score
+    with pytest.raises(CompetitionFileError, match="max_held_rounds: a new commitment waits 250 blocks"):
+        competition_from_dict({**_minimal(), "eval_delay_blocks": 250})
+    assert competition_from_dict({**_minimal(), "eval_delay_blocks": 250, "max_held_rounds": 3}).max_held_rounds == 3
+
+
 def test_types_ids_pools_and_bases_are_checked():
     data = _minimal()
     data["id"] = "Has Spaces"

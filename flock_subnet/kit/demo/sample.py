@@ -24,8 +24,9 @@ from flock_subnet.kit.localchain.chain import LocalChain, ManualClock
 from flock_subnet.models.checkpoint import salted_hash
 from flock_subnet.rules import protocol, scoring
 from flock_subnet.rules.competitions import LOCAL
-from flock_subnet.validator.report import CompetitionRound, RoundReport, UidReport
+from flock_subnet.validator.report import CompetitionRound, EvalStatus, RoundReport, UidReport
 from flock_subnet.validator.state import AdmissionRecord, EvalRecord, ValidatorState, WeightSet
+from flock_subnet.validator.verdict import Candidate, judge
 
 HUB_URL = "http://127.0.0.1:8765"
 # who commits which model before which round: (round index, miner name, model version, loss)
@@ -37,7 +38,7 @@ SCHEDULE = (
     (6, "copier", 0, 1.826),
     (8, "honest-1", 1, 3.871),
 )
-HELD = {(5, "base")}  # (round index, miner): the validator's hub download failed that round
+HELD = {(5, "base"), (9, "base"), (10, "base"), (11, "base")}  # (round index, miner): its hub download failed
 
 
 @dataclass
@@ -137,38 +138,48 @@ def _validator_round(
     miners = {a.uid: a for a in actors if a.role == "miner"}
     state.start_round(LOCAL.id, r, seed)
     params = scoring.ScoringParams.from_competition(LOCAL)
-    entries, outcomes, held = [], {}, []
+    streaks = state.held_streaks(LOCAL.id, r)
+    found: list[Candidate] = []
+    outcomes: dict[int, tuple[str, float | None, str]] = {}
+    last_losses: dict[str, float] = {}
     seen_hashes: set[str] = set()
     for uid, actor in sorted(miners.items()):
+        hotkey = actor.wallet.hotkey.ss58_address
+        streak_hotkey, streak = streaks.get(uid, ("", 0))
+        before = streak if streak_hotkey == hotkey else 0
         model = models.get(actor.name)
         if model is None:
             outcomes[uid] = ("no_commitment", None, "no commitment on chain")
             continue
         if model.block > r - LOCAL.eval_delay_blocks:
             outcomes[uid] = ("pending", None, "committed too recently for this round")
-            held.append(uid)
+            found.append(Candidate(uid, model.block, None, held_before=before))
             continue
-        state.put_admission(AdmissionRecord(actor.wallet.hotkey.ss58_address, model.revision, _text(chain, actor), True, [],
+        state.put_admission(AdmissionRecord(hotkey, model.revision, _text(chain, actor), True, [],
                                             model.content_hash, 5_200_000, None))
         if (index, actor.name) in HELD:
             loss = state.last_loss(model.content_hash, LOCAL.id, r)
             state.log_fault("validator", "hub answered 503 Service Unavailable while downloading; retry next round",
-                            uid, actor.wallet.hotkey.ss58_address, r, LOCAL.id)
+                            uid, hotkey, r, LOCAL.id)
             outcomes[uid] = ("held", loss, "hub answered 503; the previous loss stands")
-            if loss is None:
-                held.append(uid)
-                continue
+            if loss is not None:
+                last_losses[model.content_hash] = loss
+            found.append(Candidate(uid, model.block, EvalStatus.HELD, None, model.content_hash, before))
         else:
             loss = _round_loss(model, seed)
-            status = "cached" if model.content_hash in seen_hashes else "evaluated"
+            status = EvalStatus.CACHED if model.content_hash in seen_hashes else EvalStatus.EVALUATED
             if state.get_eval(model.content_hash, LOCAL.id, r) is None:
                 per_task = {task: round(loss * (0.9 + 0.1 * i), 6) for i, task in enumerate(sorted(LOCAL.tasks))}
                 state.put_eval(EvalRecord(model.content_hash, LOCAL.id, r, seed, loss, samples=64, tokens=4096,
                                           seconds=1.5, tokens_per_s=2700.0, per_task=per_task))
-            outcomes[uid] = (status, loss, "")
+            outcomes[uid] = (status.value, loss, "")
+            found.append(Candidate(uid, model.block, status, loss, model.content_hash))
         seen_hashes.add(model.content_hash)
-        entries.append(scoring.Entry(uid, model.block, loss, model.content_hash))
-    scored = scoring.score_competition(entries, params, r, state.ema(LOCAL.id), held)
+    judged = judge(found, last_losses, LOCAL.max_held_rounds)
+    for uid in judged.expired:
+        status, _loss, _detail = outcomes[uid]
+        outcomes[uid] = (status, None, f"held {judged.held_rounds[uid]} rounds in a row: scored as a failure")
+    scored = scoring.score_competition(judged.entries, params, r, state.ema(LOCAL.id), judged.held)
     final = scoring.combine_competitions({LOCAL.id: scored.ema}, {LOCAL.id: LOCAL.reward_share})
     vector = scoring.weight_vector(final, metagraph.n)
     report = RoundReport(block=chain.block(), rounds=[CompetitionRound(LOCAL.id, r, seed, scored.round_winner)])
@@ -180,11 +191,13 @@ def _validator_round(
             s = scored.scores.get(neuron.uid)
             if s is not None and not s.competitive and s.loss is not None and not detail:
                 detail = "clone filter: not better than an earlier model by the decayed epsilon"
-            state.record_uid(LOCAL.id, r, neuron.uid, neuron.hotkey, status, loss, detail)
+            held_rounds = judged.held_rounds.get(neuron.uid, 0)
+            state.record_uid(LOCAL.id, r, neuron.uid, neuron.hotkey, status, loss, detail, held_rounds)
             report.uids[neuron.uid] = UidReport(
                 uid=neuron.uid, hotkey=neuron.hotkey, status=status, competition_id=LOCAL.id, loss=loss,
                 win_rate=s.win_rate if s else 0.0, round_weight=s.round_weight if s else 0.0, ema=scored.ema.get(neuron.uid, 0.0),
                 competitive=bool(s and s.competitive), weight=vector[neuron.uid], detail=detail,
+                held_rounds=held_rounds,
             )
         state.finish_round(LOCAL.id, r)
         if any(w > 0 for w in vector):
