@@ -53,6 +53,8 @@ def status_error(response: httpx2.Response, what: str) -> HubError:
         return Unauthorized(f"{what}: HTTP {status}{said}; check the token and that it may write to this namespace")
     if status == 404:
         return RepoNotFound(f"{what}: HTTP 404{said}; check the repo id")
+    if status in (410, 451):  # deleted, or taken down for its content: what the miner published is gone
+        return RepoNotFound(f"{what}: HTTP {status}{said}; the repository or file is no longer served")
     if status == 413:
         return TooLarge(f"{what}: HTTP 413{said}; the hub refused a body this large")
     if status == 429:

@@ -192,6 +192,9 @@ class WeightSetter:
         )
         if result.ok:
             return self._accepted(round_block, set_block, uids, vector, hyper, bool(result.data.get("committed", False)))
+        if result.error is ChainErrorCode.UNAVAILABLE:  # nothing reached the chain: not a refusal, no pause
+            logger.error("could not reach the chain to set weights ({}); will retry", result.message)
+            return WeightOutcome(False, f"chain unavailable: {result.message}; will retry", block=block, error=error)
         self._quiet_until = block + max(result.retry_after_blocks or 0, self.REFUSAL_PAUSE_BLOCKS)
         reason = f"refused by the chain: {error}: {result.message}"
         self._record(WeightSubmission(round_block, block, SubmissionState.REFUSED, reason, uids, vector, self.version_key))

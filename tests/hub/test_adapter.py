@@ -129,6 +129,16 @@ def test_unknown_repo_and_revision_are_miner_faults(local_hub, tmp_path):
         alice.files("alice/tiny", sha)
 
 
+@pytest.mark.parametrize("status", [410, 451])
+def test_a_repo_the_hub_no_longer_serves_is_the_miners_fault(local_hub, tmp_path, status):
+    alice = local_hub.client("alice")
+    sha = alice.upload(make_checkpoint(tmp_path / "v1", seed=1), "alice/tiny")
+    local_hub.fail_next(status, path_contains="/resolve/")
+    with pytest.raises(RepoNotFound) as gone:
+        alice.download("alice/tiny", sha, tmp_path / "dl")
+    assert gone.value.fault is Fault.MINER and f"HTTP {status}" in str(gone.value)
+
+
 def test_hub_failures_are_on_the_validators_side(local_hub, tmp_path):
     alice = local_hub.client("alice")
     sha = alice.upload(make_checkpoint(tmp_path / "v1", seed=1), "alice/tiny")
