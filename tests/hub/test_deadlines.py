@@ -43,3 +43,15 @@ def test_a_truncated_body_is_the_hubs_fault_and_leaves_nothing_behind(local_hub,
     assert info.value.fault is Fault.VALIDATOR
     assert not any(p.is_file() for p in (tmp_path / "dest").rglob("*"))
     assert (alice.download("alice/cut", sha, tmp_path / "dest") / "model.safetensors").is_file()
+
+
+def test_a_reset_connection_is_the_hubs_fault_and_leaves_nothing_behind(local_hub, tmp_path):
+    alice = local_hub.client("alice")
+    sha = alice.upload(make_checkpoint(tmp_path / "v1", seed=3, weights_bytes=100_000), "alice/reset")
+    local_hub.server.reset_next(times=5, path_contains="model.safetensors")  # every retry of the client too
+    with pytest.raises(HubUnavailable) as info:
+        alice.download("alice/reset", sha, tmp_path / "dest")
+    assert info.value.fault is Fault.VALIDATOR
+    assert not any(p.is_file() for p in (tmp_path / "dest").rglob("*"))
+    local_hub.server.clear_faults()
+    assert (alice.download("alice/reset", sha, tmp_path / "dest") / "model.safetensors").is_file()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ class HubServerError(FlockError):
     """The hub server could not start."""
 
 
+_TRUNCATE, _RESET = -1.0, -2.0  # body modes passed where a trickle rate goes
+
+
 @dataclass
 class _Fault:
     status: int
@@ -52,6 +56,7 @@ class _Fault:
     path_contains: str | None
     trickle_bytes_per_s: float | None = None  # answer normally, but this slowly
     truncate: bool = False  # answer normally, but hang up halfway through the body
+    reset: bool = False  # answer normally, but reset the connection (TCP RST) halfway through the body
 
 
 class _FaultPlan:
@@ -121,7 +126,9 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.faults.take(self.path)
         trickle = None
         if fault is not None and fault.truncate:
-            trickle, fault = -1.0, None
+            trickle, fault = _TRUNCATE, None
+        elif fault is not None and fault.reset:
+            trickle, fault = _RESET, None
         elif fault is not None and fault.trickle_bytes_per_s is not None:
             trickle, fault = fault.trickle_bytes_per_s, None
         if fault is not None:
@@ -162,10 +169,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _trickle(self, response: Response, bytes_per_s: float) -> None:
         pieces = response.body.iter() if isinstance(response.body, FileBody) else [response.body]
-        if bytes_per_s < 0:  # truncate: half the body, then hang up
+        if bytes_per_s < 0:  # truncate or reset: half the body, then hang up
             self.wfile.write(b"".join(pieces)[: response.length // 2])
             self.wfile.flush()
             self.close_connection = True
+            if bytes_per_s == _RESET:  # linger 0: closing sends RST instead of FIN
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+                return
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         step = max(1, int(bytes_per_s / 10))
@@ -274,6 +285,11 @@ class RunningHub:
     def truncate_next(self, times: int = 1, path_contains: str | None = None) -> None:
         """Answer the next `times` requests (whose path contains `path_contains`, if given) with half their body."""
         self._faults.add(_Fault(200, times, None, path_contains, truncate=True))
+
+    def reset_next(self, times: int = 1, path_contains: str | None = None) -> None:
+        """Answer the next `times` requests (whose path contains `path_contains`, if given) with half their
+        body, then reset the connection."""
+        self._faults.add(_Fault(200, times, None, path_contains, reset=True))
 
     def clear_faults(self) -> None:
         self._faults.clear()
