@@ -78,6 +78,7 @@ class ChainErrorCode(str, enum.Enum):
     WEIGHT_VEC_NOT_EQUAL_SIZE = "WeightVecNotEqualSize"
     WEIGHT_VEC_LENGTH_IS_LOW = "WeightVecLengthIsLow"
     INVALID_WEIGHTS = "InvalidWeights"  # NaN, negative, all zero: refused before reaching the chain
+    INVALID_INPUT = "InvalidInput"  # an argument no call could carry (not UTF-8, out of range): refused locally
     COMMITMENT_RATE_LIMITED = "CommitmentSetRateLimitExceeded"
     COMMITMENT_SPACE_EXCEEDED = "SpaceLimitExceeded"
     COMMITMENT_TOO_LARGE = "CommitmentTooLarge"  # more than one Raw field's 128 bytes

@@ -25,6 +25,7 @@ from typing import Any, Literal, TypeVar
 import bittensor as bt
 from bittensor.settings import default_archive_endpoints, default_fallback_endpoints, resolve_endpoint
 
+from flock_subnet.chain import inputs
 from flock_subnet.chain.base import (
     U16_MAX,
     Chain,
@@ -270,12 +271,11 @@ class SubtensorChain(Chain):
     # ------------------------------------------------------------------ writes
 
     def commit(self, wallet: Wallet, netuid: int, data: str) -> ChainResult:
-        payload = data.encode("utf-8")
-        if len(payload) > MAX_COMMITMENT_BYTES:
-            return ChainResult.failure(
-                ChainErrorCode.COMMITMENT_TOO_LARGE,
-                f"commitment has {len(payload)} bytes; one Raw field holds at most {MAX_COMMITMENT_BYTES}",
-            )
+        try:
+            payload = inputs.commitment_bytes(data, MAX_COMMITMENT_BYTES)
+            netuid = inputs.netuid(netuid)
+        except inputs.InputRefused as refused:
+            return refused.result()
         call = bt.calls.Commitments.set_commitment(netuid=netuid, info={"fields": [{f"Raw{len(payload)}": payload}]})
         return self._write(
             "commit",
@@ -287,8 +287,12 @@ class SubtensorChain(Chain):
     def set_weights(
         self, wallet: Wallet, netuid: int, uids: Sequence[int], weights: Sequence[float], version_key: int
     ) -> ChainResult:
-        uid_list = [int(u) for u in uids]
-        weight_list = [float(w) for w in weights]
+        try:
+            uid_list, weight_list = inputs.weight_vector(uids, weights)
+            netuid = inputs.netuid(netuid)
+            version_key = inputs.version_key(version_key)
+        except inputs.InputRefused as refused:
+            return refused.result()
         problem = check_weight_vector(uid_list, weight_list)
         if problem is not None:
             return ChainResult.failure(*problem)

@@ -72,6 +72,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     delegate.add_argument("--remove", action="store_true", help="undelegate instead")
     _amount_args(delegate, required=True)
 
+    root = command("root-stake", "stake TAO on the root network on a hotkey (weighs tao_weight on its subnets)",
+                   _root_stake, netuid=False)
+    root.add_argument("--hotkey", default=None, help="hotkey ss58 to stake on (default: the wallet's hotkey)")
+    root.add_argument("--remove", action="store_true", help="unstake from root instead")
+    _amount_args(root, required=True)
+    command("claim-root", "claim the wallet's root dividends on the subnet (swapped to TAO, staked on root)",
+            _claim_root)
+
     status = command("status", "the subnet's metagraph: stake, permits, incentive, dividends, commitments", _status)
     status.add_argument("--epochs", type=int, default=0, help="also show the payouts of the last N epochs")
 
@@ -224,6 +232,28 @@ def _stake(args: argparse.Namespace) -> int:
     return 0
 
 
+def _root_stake(args: argparse.Namespace) -> int:
+    chain, settings = _open(args)
+    wallet = _wallet_of(settings)
+    hotkey = args.hotkey or wallet.hotkey.ss58_address
+    with chain:
+        move = chain.remove_root_stake if args.remove else chain.add_root_stake
+        left = move(wallet, hotkey, _amount(args))
+    data = {"hotkey": hotkey, "coldkey": wallet.coldkeypub.ss58_address, "root_stake_rao": left}
+    _emit(args, data, f"{data['coldkey']} has {left / RAO_PER_TAO:.9f} TAO on root on {hotkey}")
+    return 0
+
+
+def _claim_root(args: argparse.Namespace) -> int:
+    chain, settings = _open(args)
+    wallet = _wallet_of(settings)
+    with chain:
+        claimed = chain.claim_root(wallet, settings.netuid)
+    data = {"netuid": settings.netuid, "coldkey": wallet.coldkeypub.ss58_address, "claimed_rao": claimed}
+    _emit(args, data, f"claimed {claimed / RAO_PER_TAO:.9f} TAO of root dividends on subnet {settings.netuid}, staked on root")
+    return 0
+
+
 def _advance(args: argparse.Namespace) -> int:
     chain, _ = _open(args)
     with chain:
@@ -267,6 +297,7 @@ def _status(args: argparse.Namespace) -> int:
         next_epoch = chain.next_epoch_block(netuid)
         issuance = chain.total_issuance()
         weight_commits = chain.weight_commits(netuid)
+        terms = chain.root_terms(netuid)
     neurons = [
         {
             "uid": n.uid,
@@ -296,6 +327,8 @@ def _status(args: argparse.Namespace) -> int:
         "total_issuance_rao": issuance,
         "commit_reveal": params.commit_reveal_enabled,
         "weight_commits": weight_commits,
+        "root": {"proportion": terms.proportion, "tao_weight": float(terms.tao_weight), "root_tao_rao": terms.root_tao,
+                 "alpha_price": float(terms.alpha_price)},
         "neurons": neurons,
         "epochs": [record.to_dict() for record in history],
     }

@@ -4,7 +4,8 @@ Pure functions over chain data (metagraph and commitments), so every validator t
 same chain state plans the same round. Rounds start at genesis-aligned multiples of the
 competition's `round_length_blocks`; a commitment is eligible for round `r` if it was written
 at or before `r - eval_delay_blocks` (so the hidden data, seeded by the hash of block `r`, did
-not exist when the model was committed).
+not exist when the model was committed). A commitment older than its hotkey's registration block
+(commitments survive deregistration on chain) is ignored.
 """
 
 from __future__ import annotations
@@ -77,6 +78,13 @@ def plan_submissions(
         record = commitments.get(neuron.hotkey)
         if record is None:
             plans.append(Submission(neuron.uid, neuron.hotkey, PlanStatus.NO_COMMITMENT, detail="no commitment on chain"))
+            continue
+        if record.block < neuron.block_at_registration:  # left by an earlier registration of this hotkey
+            detail = (
+                f"the commitment of block {record.block} predates this hotkey's registration at block "
+                f"{neuron.block_at_registration} and is ignored; commit again"
+            )
+            plans.append(Submission(neuron.uid, neuron.hotkey, PlanStatus.NO_COMMITMENT, detail=detail))
             continue
         base = dict(uid=neuron.uid, hotkey=neuron.hotkey, commit_block=record.block, commitment=record.data)
         try:

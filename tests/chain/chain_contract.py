@@ -131,6 +131,18 @@ class ChainContract:
         assert neuron.block_at_registration <= chain.block()
         assert after.n == before.n + 1
 
+    def test_each_uid_shows_the_block_it_was_registered_at(self, harness: ChainHarness) -> None:
+        chain, netuid = harness.chain, harness.netuid
+        first, second = harness.new_wallet("first"), harness.new_wallet("second")
+        start = chain.block()
+        uid_first = harness.register(first)
+        harness.advance(3)
+        uid_second = harness.register(second)
+        graph = chain.metagraph(netuid)
+        at_first = graph.neuron(uid_first).block_at_registration  # type: ignore[union-attr]
+        at_second = graph.neuron(uid_second).block_at_registration  # type: ignore[union-attr]
+        assert start <= at_first and at_first + 3 <= at_second <= chain.block()
+
     def test_owner_hotkey_is_registered(self, harness: ChainHarness) -> None:
         params = harness.chain.hyperparameters(harness.netuid)
         assert params.owner_hotkey == harness.owner.hotkey.ss58_address

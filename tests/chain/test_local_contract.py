@@ -8,6 +8,7 @@ import pytest
 
 from flock_subnet.kit.localchain.chain import LocalChain
 from tests.chain.chain_contract import VALIDATOR_STAKE, ChainContract, ChainHarness
+from tests.chain.chain_contract_inputs import OddInputContract
 from tests.fixtures.chain import NETUID, register_neuron
 
 
@@ -35,6 +36,12 @@ class LocalHarness(ChainHarness):
 
 
 class TestLocalChainContract(ChainContract):
+    @pytest.fixture
+    def harness(self, local_chain: LocalChain, chain_owner: Any, make_wallet: Any) -> ChainHarness:
+        return LocalHarness(local_chain, chain_owner, make_wallet)
+
+
+class TestLocalChainOddInputs(OddInputContract):
     @pytest.fixture
     def harness(self, local_chain: LocalChain, chain_owner: Any, make_wallet: Any) -> ChainHarness:
         return LocalHarness(local_chain, chain_owner, make_wallet)

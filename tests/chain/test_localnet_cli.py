@@ -89,3 +89,17 @@ def test_localnet_commit_reveal_is_settable_at_init_and_later(cli):
     assert changed["commit_reveal_enabled"] is False and changed["reveal_period_epochs"] == 2
     status = cli("status", "--netuid", "4")
     assert status["commit_reveal"] is False and status["weight_commits"] == []
+
+
+def test_localnet_root_stake_and_claim(cli):
+    cli("init", "--manual", "--tempo", "5", "--netuid", "5", "--set", "tao_weight_milli=500", wallet="owner")
+    validator = cli("wallet", wallet="validator")
+    cli("register", "--netuid", "5", "--fund", "20", wallet="validator")
+    cli("fund", "--amount", "30", wallet="validator")
+    staked = cli("root-stake", "--amount", "30", wallet="validator")
+    assert staked == {"hotkey": validator["hotkey"], "coldkey": validator["coldkey"], "root_stake_rao": 30 * 10**9}
+    assert cli("root-stake", "--remove", "--amount", "10", wallet="validator")["root_stake_rao"] == 20 * 10**9
+    assert cli("claim-root", "--netuid", "5", wallet="validator")["claimed_rao"] == 0  # nothing earned yet
+    root = cli("status", "--netuid", "5")["root"]
+    assert root["tao_weight"] == 0.5 and root["root_tao_rao"] == 20 * 10**9 and root["alpha_price"] == 1.0
+    assert root["proportion"] > 0

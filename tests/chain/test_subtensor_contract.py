@@ -14,6 +14,7 @@ import pytest
 
 from flock_subnet.chain.subtensor import SubtensorChain
 from tests.chain.chain_contract import VALIDATOR_STAKE, ChainContract, ChainHarness
+from tests.chain.chain_contract_inputs import OddInputContract
 from tests.chain.fake_substrate import FakeSubstrate
 from tests.chain.fake_timelock import transparent_timelock
 
@@ -79,3 +80,11 @@ class TestSubtensorChainContract(ChainContract):
             harness = FakeSubtensorHarness(make_wallet, chain_owner)
             yield harness
             harness.close()
+
+
+class TestSubtensorChainOddInputs(OddInputContract):
+    @pytest.fixture
+    def harness(self, make_wallet: Any, chain_owner: Any) -> ChainHarness:
+        harness = FakeSubtensorHarness(make_wallet, chain_owner)
+        yield harness
+        harness.close()

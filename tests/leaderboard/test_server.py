@@ -159,6 +159,7 @@ def test_head_requests_answer_without_a_body(make_source, path):
 
 
 def test_the_server_remembers_commitments_the_chain_replaced(sample, make_source, tmp_path):
+    from flock_subnet.kit.localchain.blockhash import key_path
     from flock_subnet.kit.localchain.chain import LocalChain
     from flock_subnet.models.checkpoint import salted_hash
     from flock_subnet.rules import protocol
@@ -168,6 +169,7 @@ def test_the_server_remembers_commitments_the_chain_replaced(sample, make_source
     source_db.backup(target_db)
     source_db.close()
     target_db.close()
+    key_path(copy).write_bytes(key_path(sample.chain_path).read_bytes())  # a chain opens with its block-hash key
     base = next(a for a in sample.run.actors if a.kind == "base")
     with LocalChain.open(copy) as chain:
         cache = BoardCache(make_source(chain=chain).gather, refresh_s=0)

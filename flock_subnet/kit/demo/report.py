@@ -14,7 +14,8 @@ from typing import Any
 from flock_subnet.chain.base import RAO_PER_TAO
 from flock_subnet.kit.demo.run import DemoRun
 
-VALIDATOR_KINDS = ("validator_take", "dividend")
+VALIDATOR_KINDS = ("validator_take", "dividend", "root_dividend")
+MAINNET_YOUNG_ROOT_PROPORTION = (0.3, 0.6)  # docs: a young subnet's root proportion on mainnet
 
 
 def _ref(run: DemoRun, hotkey: str) -> str | None:
@@ -37,6 +38,30 @@ def _final_round(run: DemoRun) -> dict[str, Any]:
             if report.ran:
                 last[name] = report
     return last
+
+
+def assumptions(history: list[Any]) -> dict[str, Any]:
+    """The dynamic-TAO terms the run's epochs were paid under (root proportion, TAO weight, alpha
+    price) and what happened to the root share, so the payouts can be read against mainnet."""
+    proportions = [float(getattr(r, "root_proportion", 0.0)) for r in history] or [0.0]
+    prices = [float(getattr(r, "alpha_price", 1.0)) for r in history] or [1.0]
+    weights = {float(getattr(r, "tao_weight", 0.0)) for r in history} or {0.0}
+    root_paid = sum(int(p.amount) for r in history for p in r.payouts if p.kind == "root_dividend")
+    if max(proportions) == 0:
+        root_share = "none (tao_weight 0 or no root stake)"
+    elif root_paid:
+        root_share = "paid to root stakers as root dividends they claim as TAO"
+    else:
+        root_share = "recycled: no TAO staked on root on this chain"
+    return {
+        "root_proportion": {"min": min(proportions), "max": max(proportions)},
+        "tao_weight": max(weights),
+        "alpha_price_tao": {"min": min(prices), "max": max(prices)},
+        "pool": "none: 1 TAO stakes 1 alpha" if min(prices) == max(prices) == 1.0 else "constant-product alpha pool",
+        "root_share": root_share,
+        "root_dividends_rao": root_paid,
+        "mainnet_young_subnet_root_proportion": list(MAINNET_YOUNG_ROOT_PROPORTION),
+    }
 
 
 def build_results(run: DemoRun) -> dict[str, Any]:
@@ -134,6 +159,7 @@ def build_results(run: DemoRun) -> dict[str, Any]:
         "neurons": neurons,
         "delegators": delegators,
         "totals": totals,
+        "assumptions": assumptions(list(run.history)),
         "emissions_by_epoch": [
             {"epoch": e.index, "block": e.block, "emission_rao": {str(uid): int(v) for uid, v in e.emission_by_uid.items()}}
             for e in run.epochs
@@ -189,6 +215,26 @@ def render(results: dict[str, Any], console: Any) -> None:
         f"+ delegators {_tao(t['delegators_rao'])}); recycled {_tao(t['recycled_rao'])}"
     )
     console.print(payouts)
+    console.print(_assumption_text(results.get("assumptions") or assumptions([])))
+
+
+def _assumption_text(a: dict[str, Any]) -> str:
+    """The payouts' assumptions in one paragraph, with how mainnet differs."""
+    low, high = a["root_proportion"]["min"], a["root_proportion"]["max"]
+    proportion = f"{low:.3f}" if low == high else f"{low:.3f}-{high:.3f}"
+    price_low, price_high = a["alpha_price_tao"]["min"], a["alpha_price_tao"]["max"]
+    price = f"{price_low:.4f}" if price_low == price_high else f"{price_low:.4f}-{price_high:.4f}"
+    young_low, young_high = a["mainnet_young_subnet_root_proportion"]
+    text = (
+        f"Assumptions: root proportion {proportion} (tao_weight {a['tao_weight']:.3f}), alpha price {price} TAO "
+        f"({a['pool']}); root share: {a['root_share']}."
+    )
+    if high < young_low:
+        text += (
+            f" On mainnet a young subnet's root proportion is about {young_low}-{young_high}: its validators' "
+            f"alpha dividends would be {1 / (1 - young_low):.1f}-{1 / (1 - young_high):.1f}x lower than shown."
+        )
+    return text
 
 
 def plot_emissions(results: dict[str, Any], path: Path) -> Path:

@@ -1,8 +1,10 @@
 """The local chain: a SQLite-backed stand-in for the parts of subtensor the subnet touches.
 
 `LocalChain` implements the `Chain` port (metagraph, commitments, set_weights, ...) and an admin
-API for local nets and tests (create a subnet, fund, register, stake, advance the clock, read the
-payouts of every epoch). Every write is signed by the wallet's hotkey (or coldkey for
+API for local nets and tests (create a subnet, fund, register, stake, stake on root and claim root
+dividends, advance the clock, read the payouts of every epoch). Block hashes come from a key kept
+next to the chain file, never in it (`blockhash.py`); the chain file is owner-only, and a port write
+returns a `ChainResult` whatever its arguments (`chain.inputs` checks them first). Every write is signed by the wallet's hotkey (or coldkey for
 registration, stake and subnet administration) and the signature is verified before anything is
 applied. Epochs run through `flock_subnet.rules.consensus` every `tempo` blocks, lazily: whichever
 process touches the chain first after an epoch block runs it, so all processes see the same
@@ -13,16 +15,27 @@ later (`reveal.py`); weight rows are checked and stored by `weightrows.py`. This
 
 from __future__ import annotations
 
-import operator
+import hmac
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from flock_subnet.chain.base import U16_MAX, Chain, ChainError, ChainErrorCode, ChainResult, Wallet
+from flock_subnet.chain import inputs
+from flock_subnet.chain.base import U16_MAX, Chain, ChainError, ChainErrorCode, ChainResult, ChainUnavailable, Wallet
 from flock_subnet.errors import FlockError
-from flock_subnet.kit.localchain import ops, weightrows
+from flock_subnet.kit.localchain import ops, root, weightrows
+from flock_subnet.kit.localchain.blockhash import (
+    BlockHashKeyError,
+    create_key,
+    key_check,
+    key_path,
+    load_key,
+    precreate_owner_only,
+    restrict_to_owner,
+)
 from flock_subnet.kit.localchain.clock import MANUAL, Clock, ManualClock, WallClock
 from flock_subnet.kit.localchain.epoch import EpochRecord, catch_up
 from flock_subnet.kit.localchain.reads import ClockState, LocalChainReads
@@ -32,6 +45,9 @@ from flock_subnet.kit.localchain.signing import sign_call, verify_call
 from flock_subnet.kit.localchain.store import SCHEMA_VERSION, Store, add_balance, get_meta, set_meta
 
 __all__ = ["LocalChain", "LocalChainMissing", "ManualClock", "WallClock", "EpochRecord"]
+
+
+MAX_STORED_INTEGER = (1 << 63) - 1  # SQLite's largest integer
 
 
 class LocalChainMissing(FlockError):
@@ -59,16 +75,18 @@ class LocalChain(LocalChainReads, Chain):
                 f"no local chain at {path}; create one with `flock-subnet localnet init --localchain.path {path}`"
             )
         path.parent.mkdir(parents=True, exist_ok=True)
+        precreate_owner_only(path)
         store = Store(path)
         clock = clock or ManualClock()
         try:
             with store.write() as conn:
                 genesis, state = _genesis(conn, path, clock)
+                key = _hash_key(conn, path, genesis)
         except BaseException:
             store.close()
             raise
         now = clock.now if isinstance(clock, WallClock) else time.time
-        return cls(store, genesis, state, now)
+        return cls(store, genesis, state, now, key)
 
     # ------------------------------------------------------------------ clock
 
@@ -91,7 +109,13 @@ class LocalChain(LocalChainReads, Chain):
     # ------------------------------------------------------------------ signed writes
 
     def _verified(self, keypair: Any, call: str, params: dict[str, Any]) -> str:
-        signed = sign_call(keypair, self.genesis, call, params)
+        try:
+            signed = sign_call(keypair, self.genesis, call, params)
+        except Exception as exc:  # a key file that cannot be loaded or unlocked
+            raise RuleViolation(
+                ChainErrorCode.WALLET_UNUSABLE,
+                f"the wallet's key could not sign {call} ({type(exc).__name__}: {exc}); check the wallet's key files",
+            ) from None
         if not verify_call(signed):
             raise RuleViolation(
                 ChainErrorCode.BAD_SIGNATURE,
@@ -117,6 +141,7 @@ class LocalChain(LocalChainReads, Chain):
             raise ChainError(exc.code, exc.message) from None
 
     def _port_write(self, fn: Callable[[Any, int], Any]) -> ChainResult:
+        """Apply a port write in one transaction; every outcome is a `ChainResult`, never an exception."""
         block: int | None = None
         try:
             with self._store.write() as conn:
@@ -125,6 +150,14 @@ class LocalChain(LocalChainReads, Chain):
                 data = fn(conn, block) or {}
         except RuleViolation as exc:
             return ChainResult.failure(exc.code, exc.message, retry_after_blocks=exc.retry_after_blocks, block=block)
+        except ChainUnavailable as exc:
+            return ChainResult.failure(ChainErrorCode.UNAVAILABLE, exc.message, block=block)
+        except (ArithmeticError, ValueError, TypeError, sqlite3.Error) as exc:  # rolled back: nothing was applied
+            return ChainResult.failure(
+                ChainErrorCode.OTHER,
+                f"the local chain could not apply the call ({type(exc).__name__}: {exc}); nothing was changed",
+                block=block,
+            )
         return ChainResult.success(block=block, **data)
 
     # ------------------------------------------------------------------ admin API
@@ -173,6 +206,28 @@ class LocalChain(LocalChainReads, Chain):
         coldkey = self._signed_by(coldkey_wallet.coldkey, "remove_stake", params)
         return self._admin(lambda conn, block: ops.move_stake_out(conn, coldkey, hotkey_ss58, netuid, int(amount_rao)))
 
+    def add_root_stake(self, coldkey_wallet: Wallet, hotkey_ss58: str, amount_rao: int) -> int:
+        """Stake TAO on the root network on a hotkey (it weighs `tao_weight` times on every subnet the
+        hotkey is registered on, and earns root dividends). Returns the coldkey's root stake on it."""
+        params = {"netuid": 0, "hotkey": hotkey_ss58, "amount": int(amount_rao)}
+        coldkey = self._signed_by(coldkey_wallet.coldkey, "add_stake", params)
+        owner_of = ops.hotkey_owner
+        return self._admin(
+            lambda conn, block: root.stake_on_root(conn, coldkey, hotkey_ss58, int(amount_rao), owner_of(conn, hotkey_ss58))
+        )
+
+    def remove_root_stake(self, coldkey_wallet: Wallet, hotkey_ss58: str, amount_rao: int) -> int:
+        """Unstake TAO from root back to the free balance. Returns the root stake left."""
+        params = {"netuid": 0, "hotkey": hotkey_ss58, "amount": int(amount_rao)}
+        coldkey = self._signed_by(coldkey_wallet.coldkey, "remove_stake", params)
+        return self._admin(lambda conn, block: root.unstake_from_root(conn, coldkey, hotkey_ss58, int(amount_rao)))
+
+    def claim_root(self, coldkey_wallet: Wallet, netuid: int) -> int:
+        """Claim the coldkey's root dividends on `netuid`: swapped to TAO through the subnet's pool and
+        staked on root on the same hotkeys. Returns the TAO claimed (rao)."""
+        coldkey = self._signed_by(coldkey_wallet.coldkey, "claim_root", {"netuid": netuid})
+        return self._admin(lambda conn, block: root.claim(conn, coldkey, netuid, ops.subnet_params(conn, netuid)))
+
     def set_delegate_take(self, coldkey_wallet: Wallet, hotkey_ss58: str, take: float) -> int:
         """Set a validator hotkey's take (a fraction up to 0.18). Returns it as u16."""
         take_u16 = int(round(float(take) * U16_MAX)) if float(take) <= 1.0 else int(take)
@@ -183,27 +238,32 @@ class LocalChain(LocalChainReads, Chain):
     # ------------------------------------------------------------------ the Chain port: writes
 
     def commit(self, wallet: Wallet, netuid: int, data: str) -> ChainResult:
-        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        if len(raw) > COMMITMENT_MAX_BYTES:
-            return ChainResult.failure(
-                ChainErrorCode.COMMITMENT_TOO_LARGE,
-                f"commitment has {len(raw)} bytes; one Raw field holds at most {COMMITMENT_MAX_BYTES}",
-            )
         try:
-            hotkey = self._verified(wallet.hotkey, "set_commitment", {"netuid": netuid, "data": raw.hex()})
+            raw = inputs.commitment_bytes(data, COMMITMENT_MAX_BYTES)
+            subnet = inputs.netuid(netuid)
+        except inputs.InputRefused as refused:
+            return refused.result()
+        try:
+            hotkey = self._verified(wallet.hotkey, "set_commitment", {"netuid": subnet, "data": raw.hex()})
         except RuleViolation as exc:
             return ChainResult.failure(exc.code, exc.message)
-        return self._port_write(lambda conn, block: ops.commit(conn, hotkey, netuid, raw, block))
+        return self._port_write(lambda conn, block: ops.commit(conn, hotkey, subnet, raw, block))
 
     def set_weights(
         self, wallet: Wallet, netuid: int, uids: Sequence[int], weights: Sequence[float], version_key: int
     ) -> ChainResult:
         try:
-            uid_list = [operator.index(u) for u in uids]
-            weight_list = [float(w) for w in weights]
-        except (TypeError, ValueError) as exc:
-            return ChainResult.failure(ChainErrorCode.INVALID_WEIGHTS, f"uids must be integers and weights numbers: {exc}")
-        params = {"netuid": netuid, "uids": uid_list, "weights": [repr(w) for w in weight_list], "version_key": version_key}
+            uid_list, weight_list = inputs.weight_vector(uids, weights)
+            subnet = inputs.netuid(netuid)
+            version = inputs.version_key(version_key)
+        except inputs.InputRefused as refused:
+            return refused.result()
+        if version > MAX_STORED_INTEGER:
+            return ChainResult.failure(
+                ChainErrorCode.INVALID_INPUT,
+                f"version_key {version} is beyond what the local chain stores ({MAX_STORED_INTEGER}); use a smaller key",
+            )
+        params = {"netuid": subnet, "uids": uid_list, "weights": [repr(w) for w in weight_list], "version_key": version}
         try:
             check_weight_input(uid_list, weight_list)
             hotkey = self._verified(wallet.hotkey, "set_weights", params)
@@ -211,15 +271,34 @@ class LocalChain(LocalChainReads, Chain):
             return ChainResult.failure(exc.code, exc.message, retry_after_blocks=exc.retry_after_blocks)
 
         def apply(conn: Any, block: int) -> dict[str, Any]:
-            if ops.subnet_params(conn, netuid)["commit_reveal_enabled"]:
-                return commit_weights(conn, hotkey, netuid, uid_list, weight_list, int(version_key), block)
-            stored = weightrows.set_weights(conn, hotkey, netuid, uid_list, weight_list, int(version_key), block)
+            if ops.subnet_params(conn, subnet)["commit_reveal_enabled"]:
+                return commit_weights(conn, hotkey, subnet, uid_list, weight_list, version, block)
+            stored = weightrows.set_weights(conn, hotkey, subnet, uid_list, weight_list, version, block)
             return {"uids": list(stored)}
 
         return self._port_write(apply)
 
     def __repr__(self) -> str:
         return f"LocalChain({str(self.path)!r}, clock={self._clock.kind})"
+
+
+def _hash_key(conn: Any, path: Path, genesis: str) -> bytes:
+    """The block-hash key kept next to the chain file: made with a new chain (or the first time a
+    chain from before keys is opened), checked against the chain file otherwise."""
+    where = key_path(path)
+    stored_check = get_meta(conn, "hash_key_check")
+    if stored_check is None:
+        key = create_key(where)
+        set_meta(conn, "hash_key_check", key_check(key, genesis))
+        restrict_to_owner(path)
+        return key
+    key = load_key(where, path)
+    if not hmac.compare_digest(key_check(key, genesis), stored_check):
+        raise BlockHashKeyError(
+            f"{where} is the block-hash key of another chain, not of {path}; restore this chain's own key file "
+            "or start a new chain with `flock-subnet localnet init`"
+        )
+    return key
 
 
 def _genesis(conn: Any, path: Path, clock: Clock) -> tuple[str, ClockState]:

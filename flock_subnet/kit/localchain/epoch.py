@@ -2,15 +2,16 @@
 
 At every `tempo` blocks (counted from the subnet's last epoch) the chain:
 1. accrues the alpha of every block since the last epoch with `consensus.split_block_emission`
-   (owner cut, miners' half, validators' half less the root share); the root network is an
-   assumption here (`tao_weight_milli`, `root_tao`: TAO staked on root weighting this subnet, 0 by
-   default), and the root stakers' share is recycled since no root staker lives on this chain;
-2. runs `consensus.run_epoch` on the stored stakes, weights, bonds, permits, last updates and
-   registration blocks;
+   (owner cut, miners' half, validators' half less the root share, `root.py`): the root share is
+   paid to root stakers when TAO is staked on root on this chain, recycled otherwise;
+2. runs `consensus.run_epoch` on the stored stake weights (alpha + tao_weight * root stake),
+   weights, bonds, permits, last updates and registration blocks;
 3. stores what the epoch computed (incentive, dividends, consensus, trust, emission, permits,
    bonds) and pays with `consensus.distribute_epoch`: every credit is added to a coldkey's stake
-   on a hotkey; whatever is not credited (the owner's own incentive, rounding dust) is recycled;
-4. records the epoch and each credit, so `epoch_history` can say what was paid to whom.
+   on a hotkey, except root dividends, which wait to be claimed (`root.claim`); whatever is not
+   credited (the owner's own incentive, rounding dust) is recycled;
+4. records the epoch, the root terms it ran with and each credit, so `epoch_history` can say
+   what was paid to whom and under which assumptions.
 
 After each epoch, weight commits due in the new epoch are revealed (`reveal.py`).
 `catch_up` runs due epochs in block order, so a chain opened after a pause replays them exactly
@@ -23,6 +24,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from flock_subnet.kit.localchain import root
 from flock_subnet.kit.localchain.reveal import reveal_due
 from flock_subnet.kit.localchain.store import add_stake, get_meta, set_meta
 
@@ -32,7 +34,8 @@ class Payout:
     """One credit of an epoch: `amount` rao added to `coldkey`'s stake on `hotkey`.
 
     kind: "owner_cut", "incentive", "validator_take", "dividend" (a staker's pool share of a
-    validator's dividends) or another kind named by `flock_subnet.rules.consensus`.
+    validator's dividends), "root_dividend" (alpha a root staker may claim as TAO, not stake) or
+    another kind named by `flock_subnet.rules.consensus`.
     """
 
     coldkey: str
@@ -57,6 +60,9 @@ class EpochRecord:
     minted: int  # credited to stakes
     recycled: int  # emitted but not credited (owner's own incentive, rounding)
     payouts: tuple[Payout, ...] = field(default_factory=tuple)
+    root_proportion: float = 0.0  # share of the validators' half that went to root
+    tao_weight: float = 0.0
+    alpha_price: float = 1.0  # TAO per alpha in the subnet's pool at the epoch (1.0 without a pool)
 
     def total(self, kind: str | None = None) -> int:
         return sum(p.amount for p in self.payouts if kind is None or p.kind == kind)
@@ -88,6 +94,9 @@ class EpochRecord:
             "validator_pending": self.validator_pending,
             "minted": self.minted,
             "recycled": self.recycled,
+            "root_proportion": self.root_proportion,
+            "tao_weight": self.tao_weight,
+            "alpha_price": self.alpha_price,
             "payouts": [p.__dict__ for p in self.payouts],
         }
 
@@ -134,13 +143,10 @@ def run_subnet_epoch(conn: sqlite3.Connection, netuid: int, block: int) -> Epoch
     blocks = max(0, block - last_epoch_block)
 
     pending = consensus.PendingEmission()
-    alpha_staked = int(conn.execute("SELECT COALESCE(SUM(amount), 0) FROM stakes WHERE netuid = ?", (netuid,)).fetchone()[0])
-    root_share = consensus.root_proportion(
-        int(params["tao_weight_milli"]) / 1000, int(params["root_tao"]), max(1, alpha_staked)
-    )
+    terms = root.terms(conn, netuid, params)
     split = consensus.split_block_emission(
         int(params["alpha_emission_per_block"]), owner_cut_u16=int(params["subnet_owner_cut"]),
-        root_share=root_share, root_sell=False,  # no root stakers on this chain: their share is recycled
+        root_share=terms.proportion, root_sell=terms.pays_root_stakers,
     )
     for _ in range(blocks):
         pending.add(split)
@@ -158,6 +164,7 @@ def run_subnet_epoch(conn: sqlite3.Connection, netuid: int, block: int) -> Epoch
     alpha_stake: dict[str, dict[str, int]] = {}
     for hotkey, coldkey, amount in stake_rows:
         alpha_stake.setdefault(str(hotkey), {})[str(coldkey)] = int(amount)
+    root_stake = root.root_stakes(conn, hotkeys)
     weights: dict[int, list[tuple[int, int]]] = {}
     for uid, target, value in conn.execute(
         "SELECT uid, target, value FROM weights WHERE netuid = ? ORDER BY uid, target", (netuid,)
@@ -192,11 +199,13 @@ def run_subnet_epoch(conn: sqlite3.Connection, netuid: int, block: int) -> Epoch
     )
     inputs = consensus.EpochInput(
         block=block,
-        stakes=[sum(alpha_stake.get(h, {}).values()) for h in hotkeys],
+        stakes=root.stake_weights([sum(alpha_stake.get(h, {}).values()) for h in hotkeys], hotkeys, root_stake,
+                                  terms.tao_weight),
         weights=weights,
         last_update=[int(r[4]) for r in neurons],
         block_at_registration=[int(r[3]) for r in neurons],
-        rao_emission=pending.epoch_emission,
+        # the recycled root share stays in the total Yuma halves, so miners get their whole half
+        rao_emission=pending.epoch_emission + pending.recycled,
         n=n,
     )
     result = consensus.run_epoch(inputs, yuma_params, state)
@@ -210,6 +219,8 @@ def run_subnet_epoch(conn: sqlite3.Connection, netuid: int, block: int) -> Epoch
         subnet_owner_coldkey=owner_coldkey,
         subnet_owner_hotkey=owner_hotkey,
         delegate_take_u16={str(h): int(t) for h, t in take_rows if str(h) in set(hotkeys)},
+        root_stake=root_stake,
+        tao_weight=float(terms.tao_weight),
     )
     incentive = {hotkeys[i]: int(result.server_emission_rao[i]) for i in range(n)}
     dividends = {hotkeys[i]: int(result.validator_emission_rao[i]) for i in range(n)}
@@ -222,14 +233,18 @@ def run_subnet_epoch(conn: sqlite3.Connection, netuid: int, block: int) -> Epoch
         if int(c.amount) > 0
     )
     for p in payouts:
-        add_stake(conn, netuid, p.hotkey, p.coldkey, p.amount)
+        if p.kind == "root_dividend":
+            root.credit_claimable(conn, netuid, p.hotkey, p.coldkey, p.amount)
+        else:
+            add_stake(conn, netuid, p.hotkey, p.coldkey, p.amount)
     minted = sum(p.amount for p in payouts)
     emitted = blocks * int(params["alpha_emission_per_block"])
     set_meta(conn, "issuance", int(get_meta(conn, "issuance", "0") or 0) + minted)
 
     cursor = conn.execute(
         "INSERT INTO epochs (netuid, block, epoch_index, blocks, emission, owner_cut, server_pending, "
-        "validator_pending, minted, recycled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "validator_pending, minted, recycled, root_proportion, tao_weight, alpha_price) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             netuid,
             block,
@@ -241,6 +256,9 @@ def run_subnet_epoch(conn: sqlite3.Connection, netuid: int, block: int) -> Epoch
             pending.validator,
             minted,
             emitted - minted,
+            terms.proportion,
+            float(terms.tao_weight),
+            float(terms.alpha_price),
         ),
     )
     epoch_id = int(cursor.lastrowid)
@@ -263,6 +281,9 @@ def run_subnet_epoch(conn: sqlite3.Connection, netuid: int, block: int) -> Epoch
         minted=minted,
         recycled=emitted - minted,
         payouts=payouts,
+        root_proportion=terms.proportion,
+        tao_weight=float(terms.tao_weight),
+        alpha_price=float(terms.alpha_price),
     )
 
 
@@ -294,8 +315,8 @@ def _store_epoch_outputs(conn: sqlite3.Connection, netuid: int, neurons: list, r
 
 def load_epoch_history(conn: sqlite3.Connection, netuid: int) -> list[EpochRecord]:
     epochs = conn.execute(
-        "SELECT id, block, epoch_index, blocks, emission, owner_cut, server_pending, validator_pending, minted, recycled "
-        "FROM epochs WHERE netuid = ? ORDER BY block, id",
+        "SELECT id, block, epoch_index, blocks, emission, owner_cut, server_pending, validator_pending, minted, recycled, "
+        "root_proportion, tao_weight, alpha_price FROM epochs WHERE netuid = ? ORDER BY block, id",
         (netuid,),
     ).fetchall()
     payouts: dict[int, list[Payout]] = {}
@@ -320,6 +341,9 @@ def load_epoch_history(conn: sqlite3.Connection, netuid: int) -> list[EpochRecor
             minted=int(e[8]),
             recycled=int(e[9]),
             payouts=tuple(payouts.get(int(e[0]), [])),
+            root_proportion=float(e[10]),
+            tao_weight=float(e[11]),
+            alpha_price=float(e[12]),
         )
         for e in epochs
     ]

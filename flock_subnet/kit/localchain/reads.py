@@ -20,11 +20,12 @@ from flock_subnet.chain.base import (
     Hyperparameters,
     Metagraph,
 )
-from flock_subnet.kit.localchain import ops
+from flock_subnet.kit.localchain import ops, root
+from flock_subnet.kit.localchain.blockhash import block_hash
 from flock_subnet.kit.localchain.clock import MANUAL, WALL, wall_block
 from flock_subnet.kit.localchain.epoch import EpochRecord, catch_up, epoch_due, load_epoch_history
 from flock_subnet.kit.localchain.reveal import pending_commits
-from flock_subnet.kit.localchain.rules import DEFAULT_DELEGATE_TAKE_U16, RuleViolation, block_hash
+from flock_subnet.kit.localchain.rules import DEFAULT_DELEGATE_TAKE_U16, RuleViolation
 from flock_subnet.kit.localchain.store import Store, balance_of, get_meta, stake_of
 from flock_subnet.kit.localchain.views import build_hyperparameters, build_metagraph
 
@@ -42,9 +43,12 @@ class ClockState:
 class LocalChainReads:
     """Everything one can read from a chain file; `LocalChain` adds the writes."""
 
-    def __init__(self, store: Store, genesis: str, clock: ClockState, now: Callable[[], float]) -> None:
+    def __init__(
+        self, store: Store, genesis: str, clock: ClockState, now: Callable[[], float], hash_key: bytes
+    ) -> None:
         self._store = store
         self.genesis = genesis
+        self._hash_key = hash_key  # from the key file next to the chain file, never stored in it
         self._clock = clock
         self._now = now
 
@@ -104,6 +108,25 @@ class LocalChainReads:
                 "SELECT hotkey, coldkey, amount FROM stakes WHERE netuid = ? ORDER BY hotkey, coldkey", (netuid,)
             ).fetchall()
         return [(str(h), str(c), int(a)) for h, c, a in rows]
+
+    def root_stake_of(self, coldkey_ss58: str, hotkey_ss58: str) -> int:
+        """TAO `coldkey` has staked on the root network on `hotkey`, in rao."""
+        self._sync()
+        with self._store.read() as conn:
+            return root.root_stake_of(conn, hotkey_ss58, coldkey_ss58)
+
+    def root_claimable(self, coldkey_ss58: str, netuid: int) -> dict[str, int]:
+        """hotkey -> root dividends (alpha, rao) `coldkey` may claim on `netuid` with `claim_root`."""
+        self._sync()
+        with self._store.read() as conn:
+            return root.claimable(conn, coldkey_ss58, netuid)
+
+    def root_terms(self, netuid: int) -> root.RootTerms:
+        """The root proportion, TAO weight and alpha price the subnet's next epoch would run with."""
+        self._sync()
+        with self._store.read() as conn:
+            self._reading(lambda: ops.subnet_row(conn, netuid))
+            return root.terms(conn, netuid, ops.subnet_params(conn, netuid))
 
     def delegate_take(self, hotkey_ss58: str) -> float:
         """The hotkey's validator take as a fraction (default 18 %)."""
@@ -166,7 +189,7 @@ class LocalChainReads:
         current = self._sync()
         if block < 0 or block > current:
             raise ChainError(ChainErrorCode.OTHER, f"block {block} does not exist yet (current block {current})")
-        return block_hash(self.genesis, int(block))
+        return block_hash(self._hash_key, self.genesis, int(block))
 
     def metagraph(self, netuid: int) -> Metagraph:
         block = self._sync()

@@ -7,7 +7,6 @@ and stored as u16; amounts are integer rao.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -152,11 +151,6 @@ def coerce_hyperparameter(name: str, value: Any) -> int | bool:
 def activity_cutoff_blocks(params: dict[str, Any]) -> int:
     """Blocks without a weight update after which a validator counts as inactive."""
     return max(1, int(params["activity_cutoff_factor_milli"]) * int(params["tempo"]) // 1000)
-
-
-def block_hash(genesis: str, block: int) -> str:
-    """A deterministic `0x…` hash for `block` of the chain with this genesis id."""
-    return "0x" + hashlib.sha256(f"{genesis}:{block}".encode()).hexdigest()
 
 
 def _round_half_away(x: float) -> int:

@@ -120,11 +120,32 @@ def _add_weight_commits(conn: sqlite3.Connection) -> None:
     )
 
 
+def _add_root_network(conn: sqlite3.Connection) -> None:
+    """Version 3: TAO staked on the root network per (hotkey, coldkey), root dividends waiting to be
+    claimed per (subnet, hotkey, coldkey) in alpha, and the dynamic-TAO terms each epoch ran with."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE IF NOT EXISTS root_stakes (
+            hotkey TEXT NOT NULL, coldkey TEXT NOT NULL, amount INTEGER NOT NULL, PRIMARY KEY (hotkey, coldkey)
+        );
+        CREATE TABLE IF NOT EXISTS root_claimable (
+            netuid INTEGER NOT NULL, hotkey TEXT NOT NULL, coldkey TEXT NOT NULL, alpha INTEGER NOT NULL,
+            PRIMARY KEY (netuid, hotkey, coldkey)
+        )
+        """,
+    )
+    present = {str(row[1]) for row in conn.execute("PRAGMA table_info(epochs)")}  # files from before versions
+    for column, default in (("root_proportion", 0), ("tao_weight", 0), ("alpha_price", 1)):
+        if column not in present:
+            conn.execute(f"ALTER TABLE epochs ADD COLUMN {column} REAL NOT NULL DEFAULT {default}")
+
+
 # Version 1's tables are created with IF NOT EXISTS: chain files written before the version moved
 # to `PRAGMA user_version` (it is also kept in `meta.schema_version`) pass through step 1 unchanged.
 SCHEMA = Schema(
     name="local chain",
-    steps=(_create_tables, _add_weight_commits),
+    steps=(_create_tables, _add_weight_commits, _add_root_network),
     fresh_start="create a new chain file with `flock-subnet localnet init`",
 )
 SCHEMA_VERSION = SCHEMA.version

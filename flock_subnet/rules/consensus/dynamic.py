@@ -83,6 +83,14 @@ def stake_weight(alpha_rao: int, root_tao_rao: int, tao_weight: float) -> float:
     return float(alpha_rao) + float(tao_weight) * float(root_tao_rao)
 
 
+def stake_weight_rao(alpha_rao: int, root_tao_rao: int, tao_weight: Fraction | float) -> int:
+    """`stake_weight` in whole rao, exactly: alpha + floor(tao_weight * root TAO)."""
+    weight = Fraction(tao_weight)
+    if weight < 0:
+        raise ConsensusInputError("tao_weight cannot be negative")
+    return int(alpha_rao) + int(weight * int(root_tao_rao))
+
+
 def permit_holders(weights: Sequence[float], k: int) -> list[bool]:
     """The top `k` uids by stake weight (ties to the lower uid) hold a validator permit."""
     ranked = sorted(range(len(weights)), key=lambda uid: (-weights[uid], uid))
