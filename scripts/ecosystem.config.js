@@ -1,5 +1,6 @@
-// pm2 ecosystem for flock_subnet: a validator, a miner, the hang watchdog, the auto-updater, and
-// flock-serve (the competition's winner behind an OpenAI-compatible API, docs/serving.md).
+// pm2 ecosystem for flock_subnet: a validator, a miner (one GPU, or every GPU of the machine
+// through torchrun: flock-miner-multigpu), the hang watchdog, the auto-updater, and flock-serve
+// (the competition's winner behind an OpenAI-compatible API, docs/serving.md).
 //
 //   FLOCK_NETUID=96 FLOCK_WALLET=validator FLOCK_HOTKEY=default \
 //     pm2 start scripts/ecosystem.config.js --only flock-validator,flock-watchdog,flock-updater
@@ -9,6 +10,8 @@
 //   FLOCK_NETWORK, FLOCK_CHAIN_ENDPOINT                              -> --subtensor.*
 //   FLOCK_HUB_ENDPOINT, FLOCK_WANDB_PROJECT, FLOCK_WANDB_ENTITY      -> --hub.endpoint, --wandb.*
 //   FLOCK_VALIDATOR_ARGS, FLOCK_MINER_ARGS                           extra flags, appended as given
+//   FLOCK_MINER_GPUS (default "gpu": every visible GPU)              -> flock-miner-multigpu's torchrun --nproc-per-node
+//   FLOCK_TORCHRUN (default: torchrun beside FLOCK_PYTHON)
 //   FLOCK_SERVE_COMPETITION (default qwen05b) or FLOCK_SERVE_MODEL   -> serve's --competition or --model
 //   FLOCK_SERVE_HOST, FLOCK_SERVE_PORT (default 127.0.0.1:8000), FLOCK_SERVE_ARGS  -> serve's --host, --port, extras
 //   FLOCK_PYTHON (default .venv/bin/python), FLOCK_LOG_DIR (default .flock/logs),
@@ -28,6 +31,10 @@ const env = process.env;
 const PYTHON = env.FLOCK_PYTHON || path.join(ROOT, '.venv', 'bin', 'python');
 const LOGS = env.FLOCK_LOG_DIR || path.join(ROOT, '.flock', 'logs');
 const HEARTBEATS = env.FLOCK_HEARTBEAT_DIR || path.join(ROOT, '.flock', 'heartbeat');
+const TORCHRUN = env.FLOCK_TORCHRUN || path.join(path.dirname(PYTHON), 'torchrun');
+// Seconds torchrun gives its ranks to save the training state after pm2's stop signal before it
+// kills them; pm2's own kill_timeout for the launcher is longer.
+const TORCHRUN_SHUTDOWN_S = 120;
 
 // Split "a 'b c' d" into ["a", "b c", "d"] (single or double quotes; no escapes).
 function splitArgs(text) {
@@ -112,6 +119,24 @@ module.exports = {
       script: path.join(ROOT, 'neurons', 'miner.py'),
       args: [...neuronArgs(), ...splitArgs(env.FLOCK_MINER_ARGS)],
     }),
+    // The miner daemon on every GPU: torchrun starts one rank per GPU (DDP; add --parallel fsdp
+    // to FLOCK_MINER_ARGS to shard a model whose full fine-tune does not fit one GPU). pm2's stop
+    // signal goes to torchrun alone (treekill off: a rank signalled twice would stop without
+    // saving), which passes it to the ranks: they finish the step, rank 0 saves the state, and a
+    // restart resumes it.
+    neuronApp({
+      name: 'flock-miner-multigpu',
+      script: TORCHRUN,
+      interpreter: 'none',
+      args: [
+        '--standalone', '--nproc-per-node', env.FLOCK_MINER_GPUS || 'gpu',
+        '--shutdown-timeout', String(TORCHRUN_SHUTDOWN_S),
+        path.join(ROOT, 'neurons', 'miner.py'),
+        ...neuronArgs(), ...splitArgs(env.FLOCK_MINER_ARGS),
+      ],
+      treekill: false,
+      kill_timeout: (TORCHRUN_SHUTDOWN_S + 30) * 1000,
+    }),
     neuronApp({
       name: 'flock-serve',
       script: path.join(ROOT, 'neurons', 'serve.py'),
@@ -142,4 +167,5 @@ module.exports = {
   PYTHON,
   LOGS,
   HEARTBEATS,
+  TORCHRUN,
 };

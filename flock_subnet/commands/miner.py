@@ -1,6 +1,7 @@
 """`flock-subnet miner ...`: train, evaluate, submit, inspect, and run the miner daemon.
 
     miner train   --output-dir DIR [--data-file F] [--lora] [--max-steps N | --max-seconds S] [--resume]
+                  (several GPUs: torchrun --nproc-per-node N -m flock_subnet miner train ... [--parallel fsdp])
     miner eval    DIR --competition ID [--seed N | --block B]        self-evaluation (validators' code)
     miner submit  DIR --repo ID --competition ID [neuron flags]      check, upload, commit, publish
     miner status  [neuron flags] [--json]                            commitment, weights, incentive
@@ -111,7 +112,13 @@ def _add_train_args(parser: argparse.ArgumentParser, output_required: bool) -> N
     group.add_argument("--save-every", type=int, default=50, help="steps between resumable checkpoints")
     group.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the output folder")
     group.add_argument("--seed", type=int, default=0)
-    group.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    group.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available; cuda:LOCAL_RANK under torchrun)"
+    )
+    group.add_argument(
+        "--parallel", choices=("ddp", "fsdp"), default="ddp",
+        help="under torchrun / accelerate launch: ddp (a whole copy per GPU, default) or fsdp (weights and optimizer sharded)",
+    )
     group.add_argument("--cache-dir", default=None, help=f"base model cache (env FLOCK_CACHE_DIR, default {DEFAULT_CACHE_DIR})")
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -149,6 +156,7 @@ def _train_config(args: argparse.Namespace, output_dir: Path, settings: Any) -> 
         resume=args.resume,
         seed=args.seed,
         device=args.device,
+        parallel=args.parallel,
         cache_dir=_cache_dir(args),
         progress_bar=not args.no_progress,
         wandb=settings.wandb,
@@ -194,12 +202,16 @@ def _print(data: dict[str, Any], title: str, as_json: bool) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from flock_subnet.miner.training import train
+    from flock_subnet.miner.training.distributed import broadcast, ranks_from_env, shutdown, start
+    from flock_subnet.miner.training.setup import pick_device
 
     settings = settings_from_args(args)
     config = _train_config(args, Path(args.output_dir), settings)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`: save the training state, then exit
+    ranks = ranks_from_env()  # under torchrun / accelerate launch: this process's rank
+    start(ranks, pick_device(args.device, ranks))
     hub = None
-    if args.init_from_chain:
+    if args.init_from_chain and ranks.is_main:
         from flock_subnet.errors import FlockError
         from flock_subnet.miner.chain_models import best_chain_model
         from flock_subnet.rules.competitions import get_competition
@@ -212,8 +224,12 @@ def _train(args: argparse.Namespace) -> int:
         if best is None or best.folder is None:
             raise FlockError(f"no admissible model of competition {args.competition!r} is committed on subnet {settings.netuid}; train from the base instead")
         config.init_model_dir = best.folder
+    if args.init_from_chain:  # rank 0 downloaded the chain's best model; every rank starts from it
+        config.init_model_dir = broadcast(config.init_model_dir, ranks)
     result = train(config, hub=hub)
-    _print(result.to_dict(), "training", args.json)
+    if ranks.is_main:  # every rank trains; rank 0 alone reports
+        _print(result.to_dict(), "training", args.json)
+    shutdown()
     return 0
 
 
@@ -311,8 +327,12 @@ def _status(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from flock_subnet.miner.daemon import Miner
+    from flock_subnet.miner.training.distributed import ranks_from_env, shutdown, start
+    from flock_subnet.miner.training.setup import pick_device
 
     settings = settings_from_args(args)
+    ranks = ranks_from_env()  # under torchrun every rank trains; rank 0 evaluates and submits
+    start(ranks, pick_device(args.device, ranks))
     workdir = Path(args.workdir).expanduser()
     template = _train_config(args, workdir, settings)
     template.wandb = None
@@ -324,6 +344,7 @@ def _run(args: argparse.Namespace) -> int:
             compare_top=args.compare_top, cache_dir=_cache_dir(args), rest_s=args.rest, max_wait_s=args.max_wait,
         )
         miner.run(max_rounds=args.rounds, on_round=lambda report: _round_line(report, args.json))
+    shutdown()
     return 0
 
 

@@ -32,6 +32,7 @@ from flock_subnet.miner.chain_models import (
     incumbent_epsilon,
 )
 from flock_subnet.miner.status import MinerStatus, ValidatorView, miner_status
+from flock_subnet.miner.training.distributed import broadcast, ranks_from_env
 from flock_subnet.miner.submission import (
     DEFAULT_BLOCK_TIME_S,
     DEFAULT_MAX_WAIT_S,
@@ -152,6 +153,8 @@ class Miner:
         self._wandb_step = 0  # W&B steps must grow across rounds; each round's training starts at step 1
         self.state_file = self.workdir / "miner_state.json"
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # under torchrun every rank trains; rank 0 alone evaluates, submits and keeps the state
+        self.ranks = ranks_from_env()
 
     # -- persistent state ------------------------------------------------------------------
     def _load_state(self) -> dict[str, Any]:
@@ -193,7 +196,10 @@ class Miner:
 
     def _train(self, round_no: int, init: Path | None) -> Any:
         from flock_subnet.miner.training import train
+        from flock_subnet.telemetry import WandbRun
 
+        if self.ranks.enabled and self.ranks.is_main:
+            broadcast((round_no, init), self.ranks)  # the other ranks train this round with rank 0 (`follow`)
         out = self.workdir / "rounds" / f"round-{round_no:04d}"
         config = dataclasses.replace(
             self.train_config,
@@ -204,8 +210,9 @@ class Miner:
             cache_dir=self.train_config.cache_dir or self.cache_dir,
             wandb=None,
         )
+        wandb_run = _StepOffset(self._wandb(), self._wandb_step) if self.ranks.is_main else WandbRun(None)
         result = train(
-            config, wandb_run=_StepOffset(self._wandb(), self._wandb_step), hub=self.hub,
+            config, wandb_run=wandb_run, hub=self.hub,
             on_step=(lambda info: self._heartbeat.beat()) if self._heartbeat.enabled else None,
         )
         self._wandb_step += result.steps + 1
@@ -325,7 +332,13 @@ class Miner:
         max_rounds: int | None = None,
         on_round: Callable[[MinerRoundReport], None] | None = None,
     ) -> list[MinerRoundReport]:
-        """Rounds until `stop_event` is set or `max_rounds` are done; chain and hub outages are retried."""
+        """Rounds until `stop_event` is set or `max_rounds` are done; chain and hub outages are retried.
+
+        Under torchrun the ranks other than 0 only train, each round when rank 0 starts it (`follow`).
+        """
+        if not self.ranks.is_main:
+            self.follow()
+            return []
         stop_event = stop_event or threading.Event()
         reports: list[MinerRoundReport] = []
         backoff = 5.0
@@ -344,9 +357,17 @@ class Miner:
                     continue
                 if self.rest_s:
                     stop_event.wait(self.rest_s)
+            if self.ranks.enabled:
+                broadcast(None, self.ranks)  # no more rounds: the other ranks leave `follow`
         finally:
             self.close()
         return reports
+
+    def follow(self) -> None:
+        """A rank other than 0: train every round rank 0 announces, until it announces the end."""
+        while (task := broadcast(None, self.ranks)) is not None:
+            round_no, init = task
+            self._train(round_no, init)
 
     def close(self) -> None:
         """Finish the W&B run (a later round starts a new one)."""

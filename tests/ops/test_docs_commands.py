@@ -62,8 +62,32 @@ def _ecosystem_names() -> frozenset[str]:
     return frozenset(json.loads(subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True).stdout))
 
 
+def _launched(words: list[str]) -> list[str] | None:
+    """The project command a multi-GPU launcher (torchrun, accelerate launch) starts, its own flags parsed."""
+    if words[0].endswith("torchrun") or words[1:3] == ["-m", "torch.distributed.run"]:
+        from torch.distributed.run import get_args_parser
+
+        launch = get_args_parser().parse_args(words[1:] if words[0].endswith("torchrun") else words[3:])
+    elif words[0].endswith("accelerate") and words[1:2] == ["launch"]:
+        from accelerate.commands.launch import launch_command_parser
+
+        launch = launch_command_parser().parse_args(words[2:])
+    else:
+        return None
+    script, rest = launch.training_script, list(launch.training_script_args)
+    if launch.module:
+        assert script == "flock_subnet", words
+        return ["flock-subnet", *rest]
+    assert script == "neurons/miner.py", words
+    return ["python", script, *rest]
+
+
 def check(words: list[str], ecosystem: set[str]) -> str | None:
     """Parse one documented command; returns what kind it was, None if it is not ours to check."""
+    launched = _launched(words)
+    if launched is not None:
+        check(launched, ecosystem)
+        return "launcher"
     program = words[0]
     if program.endswith("flock-subnet"):
         build_parser().parse_args(words[1:])
@@ -107,7 +131,7 @@ def test_documented_commands_parse(doc, capsys):
 def test_the_docs_cover_the_operations_tooling():
     kinds = {check(words, _ecosystem_names()) for doc in DOCS for words in _commands(doc.read_text())}
     assert {"pm2", "scripts/watchdog.py", "scripts/auto_update.py", "localnet.sh",
-            "neurons/validator.py", "flock-subnet"} <= kinds
+            "neurons/validator.py", "flock-subnet", "launcher"} <= kinds
 
 
 def test_localnet_script_prints_commands_that_parse():

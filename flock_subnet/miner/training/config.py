@@ -20,6 +20,7 @@ from flock_subnet.errors import FlockError
 MODEL_SUBDIR = "model"
 CHECKPOINT_SUBDIR = "checkpoints"
 SUMMARY_FILE = "train_summary.json"
+PARALLEL_MODES = ("ddp", "fsdp")  # the values of `distributed.Parallel`
 
 
 class TrainingError(FlockError):
@@ -72,7 +73,8 @@ class TrainConfig:
     resume: bool = False
     # runtime
     seed: int = 0
-    device: str | None = None  # None: cuda when available, else cpu
+    device: str | None = None  # None: cuda when available (cuda:LOCAL_RANK under torchrun), else cpu
+    parallel: str = "ddp"  # with several processes (torchrun): ddp (whole copies) or fsdp (fully sharded)
     cache_dir: Path | None = None  # where base models are built or downloaded
     progress_bar: bool = True
     log_every: int = 10
@@ -89,6 +91,8 @@ class TrainConfig:
             raise TrainingError("give a budget: max_steps, max_seconds or epochs (e.g. --max-steps 200)")
         if self.grad_accum < 1:
             raise TrainingError(f"grad_accum must be at least 1, got {self.grad_accum}")
+        if self.parallel not in PARALLEL_MODES:
+            raise TrainingError(f"parallel must be one of {', '.join(PARALLEL_MODES)}, got {self.parallel!r}")
         if not 0.0 <= self.eval_fraction < 1.0:
             raise TrainingError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
 
@@ -117,6 +121,8 @@ class TrainConfig:
             "lora_r": self.lora_r if self.lora else None,
             "lora_targets": self.lora_targets if self.lora else None,
             "seed": self.seed,
+            # FSDP saves the optimizer keyed by parameter name, DDP and one process by position
+            "parallel": self.parallel if self.parallel != "ddp" else None,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,6 +150,8 @@ class TrainResult:
     checkpoint_dir: Path | None = None
     trainable_parameters: int = 0
     padding_efficiency: float = 1.0
+    world_size: int = 1  # processes that trained together (torchrun --nproc-per-node)
+    parallel: str | None = None  # ddp or fsdp when world_size > 1
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

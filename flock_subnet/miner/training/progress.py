@@ -74,10 +74,14 @@ class StepReporter:
         run: WandbRun,
         on_step: Callable[[dict[str, Any]], None] | None,
         initial_step: int,
+        show: bool = True,
     ) -> None:
+        """`show=False` (ranks other than 0): keep the losses, show nothing."""
         self.config, self.run, self.on_step = config, run, on_step
         self.meter = LossMeter()
-        self.bar = progress_bar(config.max_steps, "training", unit="step", initial=initial_step) if config.progress_bar else None
+        self.show = show
+        with_bar = config.progress_bar and show
+        self.bar = progress_bar(config.max_steps, "training", unit="step", initial=initial_step) if with_bar else None
         self._show_bar = self.bar is not None and not self.bar.disable
 
     def after_step(
@@ -86,7 +90,9 @@ class StepReporter:
         """Record the step just taken (`position` already counts it); show what is due."""
         self.meter.add(outcome.loss_sum, outcome.answer_tokens)
         step = position.step
-        log_now = is_due(step, self.config.log_every) or (bool(self.config.log_every) and step == self.config.max_steps)
+        log_now = self.show and (
+            is_due(step, self.config.log_every) or (bool(self.config.log_every) and step == self.config.max_steps)
+        )
         if not (log_now or self.on_step is not None or self._show_bar):
             return
         mean_loss = self.meter.flush(position)

@@ -92,8 +92,15 @@ def save_state(
     position: Position,
     fingerprint: dict[str, Any],
     keep: int = 2,
+    *,
+    weights: dict[str, Any] | None = None,
+    optimizer_state: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a complete state for `position.step`, point `LATEST` at it, prune older ones."""
+    """Write a complete state for `position.step`, point `LATEST` at it, prune older ones.
+
+    `weights` and `optimizer_state`, when given, are written instead of the model's trainable
+    parameters and `optimizer.state_dict()` (a sharded run passes the gathered full ones).
+    """
     import torch
     from safetensors.torch import save_file
 
@@ -104,9 +111,10 @@ def save_state(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    weights = {n: p.detach().to("cpu").contiguous().clone() for n, p in model.named_parameters() if p.requires_grad}
+    if weights is None:
+        weights = {n: p.detach().to("cpu").contiguous().clone() for n, p in model.named_parameters() if p.requires_grad}
     save_file(weights, str(tmp / WEIGHTS_FILE))
-    torch.save(optimizer.state_dict(), tmp / OPTIMIZER_FILE)
+    torch.save(optimizer.state_dict() if optimizer_state is None else optimizer_state, tmp / OPTIMIZER_FILE)
     torch.save(_rng_state(), tmp / RNG_FILE)
     (tmp / STATE_FILE).write_text(
         json.dumps({"position": asdict(position), "fingerprint": fingerprint}, indent=2, sort_keys=True) + "\n"
@@ -145,9 +153,15 @@ def latest_state(checkpoint_dir: Path) -> Path | None:
 
 def load_state(path: Path, model: Any, optimizer: Any, fingerprint: dict[str, Any]) -> Position:
     """Restore weights, optimizer and generators from `path`; returns the saved position."""
-    import torch
-    from safetensors.torch import load_file
+    position = read_position(path, fingerprint)
+    load_weights(path, model)
+    optimizer.load_state_dict(read_optimizer(path))
+    restore_rng(path)
+    return position
 
+
+def read_position(path: Path, fingerprint: dict[str, Any]) -> Position:
+    """The position saved in `path`, after checking that it was made with the same settings."""
     meta = json.loads((path / STATE_FILE).read_text())
     saved = meta.get("fingerprint", {})
     changed = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
@@ -157,6 +171,14 @@ def load_state(path: Path, model: Any, optimizer: Any, fingerprint: dict[str, An
             f"the checkpoint in {path} was made with other settings ({details}); "
             "resume with the same settings, or use a new --output-dir to start afresh"
         )
+    return Position(**meta["position"])
+
+
+def load_weights(path: Path, model: Any) -> None:
+    """Copy the saved trainable weights into `model`'s parameters."""
+    import torch
+    from safetensors.torch import load_file
+
     weights = load_file(str(path / WEIGHTS_FILE))
     params = dict(model.named_parameters())
     missing = [n for n, p in params.items() if p.requires_grad and n not in weights]
@@ -167,7 +189,17 @@ def load_state(path: Path, model: Any, optimizer: Any, fingerprint: dict[str, An
             if name not in params:
                 raise TrainingError(f"checkpoint {path} has tensor {name} the model does not; start afresh")
             params[name].copy_(tensor.to(params[name].device, params[name].dtype))
-    # The miner's own resume files; weights_only=True refuses anything but tensors and plain data.
-    optimizer.load_state_dict(torch.load(path / OPTIMIZER_FILE, map_location="cpu", weights_only=True))
+
+
+def read_optimizer(path: Path) -> dict[str, Any]:
+    """The saved optimizer state (the miner's own resume file; weights_only=True refuses anything but tensors and plain data)."""
+    import torch
+
+    return torch.load(path / OPTIMIZER_FILE, map_location="cpu", weights_only=True)
+
+
+def restore_rng(path: Path) -> None:
+    """Put the random generators back where they were when `path` was saved."""
+    import torch
+
     _restore_rng(torch.load(path / RNG_FILE, map_location="cpu", weights_only=True))
-    return Position(**meta["position"])

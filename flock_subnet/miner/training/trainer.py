@@ -27,6 +27,7 @@ from loguru import logger
 
 from flock_subnet.miner.training.batching import BatchPlan, Cursor, bucket_batches, draw_micro_batches
 from flock_subnet.miner.training.config import TrainConfig, TrainingError, TrainingInterrupted, TrainResult
+from flock_subnet.miner.training.distributed import agree
 from flock_subnet.miner.training.finish import finish
 from flock_subnet.miner.training.interrupt import stop_on_signals
 from flock_subnet.miner.training.progress import SessionClock, StepReporter, is_due
@@ -45,7 +46,10 @@ def train(
 ) -> TrainResult:
     """Fine-tune, checkpoint, export to `config.model_dir`; see the module docstring."""
     setup = prepare(config, hub=hub)
-    own_run = wandb_run is None and config.wandb is not None
+    main = setup.ranks.is_main
+    if not main:  # rank 0 alone logs, shows progress and reports
+        wandb_run, on_step = WandbRun(None), None
+    own_run = main and wandb_run is None and config.wandb is not None
     if own_run:
         run = start_wandb_run(config.wandb, name=f"train-{config.output_dir.name}", config=config.to_dict(), job_type="train")
     else:
@@ -57,12 +61,14 @@ def train(
     if len(cursor.plan) == 0:
         raise TrainingError("no batches to train on")
     max_batches = math.ceil(config.epochs * len(cursor.plan)) if config.epochs else None
-    logger.info(
-        "training {} samples ({} dropped) in {} micro-batches per epoch, padding efficiency {:.1%}, {} trainable parameters on {}",
-        len(setup.data), setup.data.dropped, len(cursor.plan), cursor.plan.efficiency, setup.trainable, setup.device,
-    )
+    if main:
+        logger.info(
+            "training {} samples ({} dropped) in {} micro-batches per epoch, padding efficiency {:.1%}, {} trainable parameters on {}{}",
+            len(setup.data), setup.data.dropped, len(cursor.plan), cursor.plan.efficiency, setup.trainable, setup.device,
+            f" x {setup.ranks.world_size} ranks ({setup.parallel.value})" if setup.ranks.enabled else "",
+        )
     clock = SessionClock(earlier_s=setup.position.elapsed_s)
-    reporter = StepReporter(config, run, on_step, setup.position.step)
+    reporter = StepReporter(config, run, on_step, setup.position.step, show=main)
     stop = threading.Event()
     try:
         with stop_on_signals(stop):
@@ -74,7 +80,8 @@ def train(
         setup.position.elapsed_s = clock.elapsed()
         setup.checkpoint()
         interrupted = TrainingInterrupted(setup.position.step)
-        logger.warning("{}", interrupted)
+        if main:
+            logger.warning("{}", interrupted)
         raise interrupted
     return finish(setup, reason, cursor.plan, clock, run, own_run)
 
@@ -90,21 +97,26 @@ def _loop(
 ) -> tuple[StopReason, Cursor]:
     """Optimizer steps until `stop_reason` gives a reason; returns it and the cursor of the last batch read."""
     config, position = setup.config, setup.position
+    ranks = setup.ranks
     while True:
         micro, after = draw_micro_batches(cursor, config.grad_accum, max_batches, plan_for_epoch)
+        stop_requested, elapsed = stop.is_set(), clock.elapsed()
+        if ranks.enabled:  # every rank must stop after the same step and use the same schedule
+            stop_requested, elapsed = agree(stop_requested, elapsed, ranks, setup.device)
         reason = stop_reason(
             step=position.step,
-            elapsed_s=clock.elapsed(),
+            elapsed_s=elapsed,
             max_steps=config.max_steps,
             max_seconds=config.max_seconds,
             data_left=bool(micro),
-            stop_requested=stop.is_set(),
+            stop_requested=stop_requested,
         )
         if reason is not None:
             return reason, cursor
         cursor = after
         position.epoch, position.batch = cursor.epoch, cursor.batch
-        progress = progress_fraction(position.step, clock.elapsed(), config.max_steps, config.max_seconds)
+        now = elapsed if ranks.enabled else clock.elapsed()
+        progress = progress_fraction(position.step, now, config.max_steps, config.max_seconds)
         lr = learning_rate(setup.base_lr, position.step, progress, config.warmup_steps, config.min_lr_ratio)
         outcome = optimisation_step(setup, micro, lr)
         position.step += 1
