@@ -18,6 +18,8 @@ command-line flag > environment variable > default.
 | `--cache-dir` | `FLOCK_CACHE_DIR` | `~/.cache/flock-subnet` |
 | `--competitions-file` (repeatable) | `FLOCK_COMPETITIONS` (paths separated by `:`) | the built-in competitions only |
 | (progress bars) | `FLOCK_PROGRESS` forces them on | on when stderr is a terminal |
+| `--eval-devices` (validator) | `FLOCK_EVAL_DEVICES` (comma-separated: `cuda:0,cuda:1`, `cpu`) | every visible GPU, else one worker |
+| `--eval-workers` (validator) | `FLOCK_EVAL_WORKERS` | one per device |
 
 The chain endpoint `file:///path/chain.db` (or the network name `embedded` with `--localchain.path`)
 selects the local chain instead of a subtensor node.
@@ -37,6 +39,8 @@ EMBEDDED_NETWORK = "embedded"
 DEFAULT_LOCALCHAIN_PATH = ".flock/localchain/chain.db"
 DEFAULT_CACHE_DIR = "~/.cache/flock-subnet"
 COMPETITIONS_ENV = "FLOCK_COMPETITIONS"
+EVAL_DEVICES_ENV = "FLOCK_EVAL_DEVICES"
+EVAL_WORKERS_ENV = "FLOCK_EVAL_WORKERS"
 
 
 def _env(*names: str, default: str | None = None) -> str | None:
@@ -216,6 +220,38 @@ def competition_files(args: argparse.Namespace | None = None) -> list[Path]:
     if not chosen:
         chosen = [part for part in (_env(COMPETITIONS_ENV) or "").split(os.pathsep) if part]
     return [Path(path).expanduser() for path in chosen]
+
+
+def export_competition_files(paths: list[Path]) -> None:
+    """Put `paths` (absolute) in `FLOCK_COMPETITIONS`, so evaluation workers started from here,
+    whatever their working folder, know the same operator competitions as this process."""
+    if paths:
+        os.environ[COMPETITIONS_ENV] = os.pathsep.join(str(Path(p).expanduser().resolve()) for p in paths)
+
+
+@dataclass(frozen=True)
+class EvalPoolSettings:
+    """Which devices a validator evaluates on, and how many warm workers (None: decided by the machine)."""
+
+    devices: tuple[str, ...] | None = None
+    workers: int | None = None
+
+
+def eval_pool_settings(args: argparse.Namespace | None = None) -> EvalPoolSettings:
+    """`--eval-devices` / `--eval-workers`, else `FLOCK_EVAL_DEVICES` / `FLOCK_EVAL_WORKERS`."""
+    a = vars(args) if args is not None else {}
+    devices_text = a.get("eval_devices") or _env(EVAL_DEVICES_ENV)
+    devices = tuple(d.strip() for d in devices_text.split(",") if d.strip()) if devices_text else None
+    workers = a.get("eval_workers")
+    if workers is None:
+        text = _env(EVAL_WORKERS_ENV)
+        if text is not None:
+            if not text.strip().isdigit():
+                raise ValueError(f"{EVAL_WORKERS_ENV}={text!r} is not a number of workers; set it to an integer such as 2")
+            workers = int(text)
+    if workers is not None and workers < 1:
+        raise ValueError(f"the number of evaluation workers must be at least 1, not {workers}")
+    return EvalPoolSettings(devices or None, workers)
 
 
 def add_neuron_args(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,8 @@ small model, so a validator round reuses one worker for all its models. Isolatio
 as `evaluate_in_sandbox`: a separate process that loads every model from disk itself, with the
 memory cap of `--memory-limit-mb`, answering in JSON. A job that times out or kills the worker
 raises `EvaluatorFault` and the next job gets a fresh worker; on a GPU the worker is also
-replaced after a model fault, in case the fault left the CUDA context unusable.
+replaced after a model fault, in case the fault left the CUDA context unusable. `env` adds to the
+worker's environment (`pool.WorkerPool` pins each worker to one GPU with `CUDA_VISIBLE_DEVICES`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from loguru import logger
@@ -33,9 +35,12 @@ START_TIMEOUT_S = 300.0
 class WarmWorker:
     """Evaluate models one after another in a long-lived worker process (thread-safe, serialised)."""
 
-    def __init__(self, memory_limit_mb: int | None = None, device: str | None = None) -> None:
+    def __init__(
+        self, memory_limit_mb: int | None = None, device: str | None = None, env: Mapping[str, str] | None = None
+    ) -> None:
         self.memory_limit_mb = memory_limit_mb
         self.device = device
+        self.env = dict(env or {})
         self._proc: subprocess.Popen | None = None
         self._reply: int | None = None
         self._buffer = b""
@@ -55,7 +60,7 @@ class WarmWorker:
         try:
             self._proc = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr,
-                env=_worker_env(), cwd=tempfile.gettempdir(), start_new_session=True, pass_fds=(write_fd,),
+                env={**_worker_env(), **self.env}, cwd=tempfile.gettempdir(), start_new_session=True, pass_fds=(write_fd,),
             )
         except OSError as exc:
             os.close(read_fd)
@@ -121,6 +126,12 @@ class WarmWorker:
         return json.loads(line)
 
     # -- the API ------------------------------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        """The running worker process's id (None before the first job and after a failure)."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
     def evaluate(
         self,
         model_dir: str | Path,

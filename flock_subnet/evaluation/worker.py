@@ -10,6 +10,9 @@ hidden samples from the seed, evaluates, and writes one JSON object to the resul
 JSON job per line on stdin (the same fields as the flags) and answers each with one JSON line
 on file descriptor N (stdout stays free for whatever libraries print). Every job still loads
 its model from disk; the worker exits at end of input or as soon as its parent is gone.
+
+Operator competitions (`FLOCK_COMPETITIONS`, which `validator run --competitions-file` exports)
+are loaded before the first job, so a competition the parent knows from a file is known here.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
+
+from flock_subnet.config import competition_files
+from flock_subnet.tasks.catalog import load_operator_competitions
 
 
 class WorkerStatus(str, Enum):
@@ -140,6 +146,7 @@ def serve(args: argparse.Namespace) -> int:
         from flock_subnet.evaluation import loss as _loss  # noqa: F401
 
         limit_threads()
+        load_operator_competitions(competition_files())
     except BaseException as exc:
         reply.write(json.dumps(_classify(exc)) + "\n")
         return 3
@@ -183,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         limit_memory(args.memory_limit_mb, args.device)
         limit_threads()
+        load_operator_competitions(competition_files())
         payload = run(args)
     except BaseException as exc:  # every failure becomes a classified outcome
         payload = _classify(exc)
