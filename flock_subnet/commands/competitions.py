@@ -56,7 +56,7 @@ def describe(competition: Any) -> dict[str, Any]:
         "max_held_rounds": competition.max_held_rounds,
         "schedule": {"start_block": competition.start_block, "end_block": competition.end_block},
         "digest": None if declared is None else {"seed": declared.seed, "n": declared.n, "sha256": declared.sha256},
-        "accuracy": {"samples": competition.accuracy_samples},
+        "accuracy": {"samples": competition.accuracy_samples, "at_least_base": competition.require_accuracy_at_least_base},
         "private_pool": competition.public_pool,
     }
 

@@ -5,8 +5,9 @@ the chain chosen by the chain flags (a local chain file or a subtensor node). `-
 evaluates in a separate worker process exactly as validators do; the loss is the same either
 way. `--json` prints only JSON on stdout: the `EvalResult` fields plus `competition`, `seed`,
 `block` and `model_dir`, and `accuracy` (greedy exact match, with `accuracy_per_task`) on
-`--accuracy-samples` of the round's samples chosen by the seed; on failure `{"error", "fault"}`
-with exit status 1.
+`--accuracy-samples` of the round's samples (default the competition's; chosen by the round's
+digest, as validators choose them; a `--sandbox` run uses the competition's number); on failure
+`{"error", "fault"}` with exit status 1.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
-from flock_subnet.config import add_chain_args, add_competition_files_arg, competition_files
+from flock_subnet.config import add_chain_args, add_competition_files_arg, competition_files, export_competition_files
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,6 +61,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from flock_subnet.tasks.catalog import load_operator_competitions
 
     load_operator_competitions(competition_files(args))
+    export_competition_files(competition_files(args))  # a sandbox worker reads the same files
     competition = get_competition(args.competition)
     seed, block = _seed_of(args)
     try:
@@ -78,38 +79,24 @@ def _evaluate(args: argparse.Namespace) -> int:
 
             samples = round_samples(competition, seed, n=args.samples)
             result = evaluate_loss(
-                args.model_dir, samples, competition, device=args.device, tokenizer_dir=args.tokenizer_dir
+                args.model_dir, samples, competition, device=args.device, tokenizer_dir=args.tokenizer_dir,
+                accuracy_samples=args.accuracy_samples,
             )
-        accuracy = _accuracy(args, competition, seed)
     except EvaluationError as exc:
         if not args.json:
             raise
         print(json.dumps({"error": str(exc), "fault": exc.fault}))
         return 1
     info = {**result.to_dict(), "competition": competition.id, "seed": seed, "block": block,
-            "model_dir": str(Path(args.model_dir).resolve()), **accuracy}
+            "model_dir": str(Path(args.model_dir).resolve())}
+    if result.accuracy is None:
+        for key in ("accuracy", "accuracy_per_task", "accuracy_samples", "accuracy_seconds", "generated_tokens"):
+            info.pop(key)
     if args.json:
         print(json.dumps(info))
         return 0
     _print_table(info)
     return 0
-
-
-def _accuracy(args: argparse.Namespace, competition: Any, seed: int) -> dict:
-    """`accuracy`, `accuracy_per_task` and their cost, on a seeded subset of the round (empty when off)."""
-    k = competition.accuracy_samples if args.accuracy_samples is None else args.accuracy_samples
-    if k <= 0:
-        return {}
-    from flock_subnet.evaluation.accuracy import accuracy_subset, evaluate_accuracy
-    from flock_subnet.evaluation.samples import round_samples_scored
-
-    samples, scorers = round_samples_scored(competition, seed, n=args.samples)
-    subset = accuracy_subset(samples, k, seed)
-    result = evaluate_accuracy(
-        args.model_dir, subset, competition, device=args.device, tokenizer_dir=args.tokenizer_dir, scorers=scorers
-    )
-    return {"accuracy": result.accuracy, "accuracy_per_task": result.per_task, "accuracy_samples": result.samples,
-            "accuracy_seconds": result.seconds, "generated_tokens": result.generated_tokens}
 
 
 def _print_table(info: dict) -> None:

@@ -13,7 +13,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flock_subnet.config import Settings, add_competition_files_arg, add_neuron_args, competition_files, settings_from_args
+from flock_subnet.config import (
+    Settings,
+    add_competition_files_arg,
+    add_neuron_args,
+    competition_files,
+    eval_pool_settings,
+    export_competition_files,
+    settings_from_args,
+)
 
 DEFAULT_WORKDIR = "~/.flock/validator"
 
@@ -37,6 +45,15 @@ def add_validator_args(parser: argparse.ArgumentParser) -> None:
         help="hidden samples per model (default: the competition's; every validator must use the same)",
     )
     group.add_argument("--memory-limit-mb", type=int, default=None, help="memory cap of the evaluation worker")
+    group.add_argument(
+        "--eval-devices", default=None, metavar="LIST",
+        help="comma-separated devices to evaluate on, one warm worker each, e.g. cuda:0,cuda:1 or cpu "
+        "(env FLOCK_EVAL_DEVICES; default: every visible GPU, else one worker)",
+    )
+    group.add_argument(
+        "--eval-workers", type=int, default=None, metavar="N",
+        help="number of warm evaluation workers, spread over the devices (env FLOCK_EVAL_WORKERS; default one per device)",
+    )
     group.add_argument("--retry-base", type=float, default=None, help="first backoff delay in seconds for hub/chain retries")
     group.add_argument("--cache-dir", default=None, help="where base models are built or downloaded (default <workdir>/base)")
     group.add_argument("--no-set-weights", action="store_true", help="score and log, but never set weights")
@@ -83,6 +100,8 @@ def build_validator(args: argparse.Namespace) -> Any:
 
     settings = settings_from_args(args)
     load_operator_competitions(competition_files(args))
+    export_competition_files(competition_files(args))  # the evaluation workers read the same files
+    pool = eval_pool_settings(args)
     ids = [c.strip() for c in (args.competitions or "").split(",") if c.strip()]
     competitions = [get_competition(c) for c in ids] if ids else default_competitions(settings.chain.is_local_chain)
     require_matching_data(competitions)  # refuses, saying why, when this machine's hidden data differ
@@ -99,6 +118,8 @@ def build_validator(args: argparse.Namespace) -> Any:
         set_weights=not args.no_set_weights,
         keep_models=args.keep_models,
         cache_dir=Path(args.cache_dir).expanduser() if args.cache_dir else None,
+        eval_devices=pool.devices,
+        eval_workers=pool.workers,
     )
     wallet = load_wallet(settings.wallet)
     chain = open_chain(settings.chain)

@@ -1,12 +1,16 @@
 """Greedy-decoded exact-match accuracy on a seeded subset of a round: a report and a gate, not the rank.
 
-`evaluate_accuracy(model_dir, samples, competition)` renders each prompt with the base
-tokenizer's chat template, decodes greedily in left-padded batches (prompts sorted by length,
-so a batch wastes little padding), stops at the end-of-turn token, and compares the reply with
+`measure_accuracy(model, tokenizer, samples, device)` (or `evaluate_accuracy(model_dir, ...)`,
+which loads the model first) renders each prompt with the base tokenizer's chat template,
+decodes greedily in left-padded batches (prompts sorted by length, so a batch wastes little padding), stops at the end-of-turn token, and compares the reply with
 the gold answer after trimming and collapsing whitespace; a generated task's reply also counts
 when the generator's own scorer gives it full marks. Every model gets the same budget of
 new tokens: the longest gold answer in the subset plus a margin. Ranking stays on the
 teacher-forced loss, which is far less noisy on a few hundred samples.
+
+`round_accuracy` is what every evaluation of a round runs (`loss.evaluate_loss`, so the
+validators' sandboxed workers and `flock-subnet eval` agree): `accuracy_samples` of the round
+chosen by a seed taken from the round's own digest, scored with the generators' scorers.
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flock_subnet.evaluation.loss import load_model, load_tokenizer
-from flock_subnet.evaluation.samples import scorer_key
+from flock_subnet.evaluation.loading import load_model, load_tokenizer
+from flock_subnet.evaluation.samples import known_scorers, scorer_key
 from flock_subnet.rules.competitions import Competition
-from flock_subnet.rules.data import ChatSample, sample_pool
+from flock_subnet.rules.data import ChatSample, sample_pool, samples_digest
 
 ACCURACY_DOMAIN = "flock/accuracy/v1"
 NEW_TOKEN_MARGIN = 4
@@ -114,22 +118,25 @@ def is_correct(reply: str, sample: ChatSample, scorer: Callable[[str], float] | 
     return exact_match(reply, sample.answer) or (scorer is not None and scorer(normalize(reply)) >= 1.0)
 
 
-def evaluate_accuracy(
-    model_dir: str | Path,
+def subset_seed(samples: Sequence[ChatSample]) -> int:
+    """A seed for the accuracy subset taken from the samples' consensus digest (63 bits)."""
+    return int(samples_digest(list(samples)).split(":", 1)[1][:16], 16) >> 1
+
+
+def measure_accuracy(
+    model: Any,
+    tokenizer: Any,
     samples: Sequence[ChatSample],
-    competition: Competition,
-    device: str | None = None,
-    tokenizer_dir: str | Path | None = None,
+    device: str,
     batch_size: int = 32,
     scorers: Mapping[tuple[str, str], Callable[[str], float]] | None = None,
 ) -> AccuracyResult:
-    """Accuracy of greedy replies to `samples` (overall and per task).
+    """Accuracy of a loaded model's greedy replies to `samples` (overall and per task).
 
-    `scorers` (from `samples.round_samples_scored`) adds the generators' own scorers.
+    `scorers` (from `samples.round_samples_scored` or `samples.known_scorers`) adds the
+    generators' own scorers.
     """
     started = time.perf_counter()
-    tokenizer = load_tokenizer(model_dir, competition, tokenizer_dir)
-    model, device = load_model(model_dir, device)
     prompts = prompt_ids(tokenizer, samples)
     longest = max((len(tokenizer(s.answer, add_special_tokens=False)["input_ids"]) for s in samples), default=1)
     replies, generated = generate_replies(model, tokenizer, prompts, longest + NEW_TOKEN_MARGIN, batch_size, device)
@@ -147,3 +154,30 @@ def evaluate_accuracy(
         seconds=time.perf_counter() - started,
         predictions=replies,
     )
+
+
+def round_accuracy(model: Any, tokenizer: Any, samples: Sequence[ChatSample], k: int, device: str) -> AccuracyResult | None:
+    """Accuracy on `k` of a round's samples (chosen by `subset_seed`), or None when `k` is 0."""
+    if k <= 0 or not samples:
+        return None
+    subset = accuracy_subset(samples, k, subset_seed(samples))
+    batch_size = 256 if str(device).startswith("cuda") else 32  # one or two batches on an accelerator
+    return measure_accuracy(model, tokenizer, subset, device, batch_size, known_scorers(subset))
+
+
+def evaluate_accuracy(
+    model_dir: str | Path,
+    samples: Sequence[ChatSample],
+    competition: Competition,
+    device: str | None = None,
+    tokenizer_dir: str | Path | None = None,
+    batch_size: int = 32,
+    scorers: Mapping[tuple[str, str], Callable[[str], float]] | None = None,
+) -> AccuracyResult:
+    """Load `model_dir` and measure its accuracy on `samples` (see `measure_accuracy`)."""
+    started = time.perf_counter()
+    tokenizer = load_tokenizer(model_dir, competition, tokenizer_dir)
+    model, device = load_model(model_dir, device)
+    result = measure_accuracy(model, tokenizer, samples, device, batch_size, scorers)
+    result.seconds = time.perf_counter() - started
+    return result

@@ -2,9 +2,9 @@
 
 The evaluator never computes anything it does not need:
 - the last token of a sample is not fed (nothing after it is scored);
-- samples are grouped by a shared token prefix (the chat header, the system prompt and the
-  task's instruction are the same for many samples); a batch runs its common prefix once and
-  reuses its keys and values for every row;
+- samples are grouped by a shared token prefix, level by level (the chat header and system
+  prompt are the same for all samples, a task's instruction for many of them); a batch runs
+  its common prefix once and reuses its keys and values for every row;
 - inside a group samples are sorted by length and cut into batches by dynamic programming,
   trading padding against the fixed cost of a forward pass;
 - a batch holds at most `max_tokens` padded tokens (rows x width), at least one sample.
@@ -12,7 +12,10 @@ The evaluator never computes anything it does not need:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+_MAX_LEVELS = 32  # prefix levels searched (real rounds need a handful)
 
 
 @dataclass(frozen=True)
@@ -34,22 +37,54 @@ def common_prefix(a: list[int], b: list[int]) -> int:
     return i
 
 
-def _groups(sequences: list[list[int]], min_group: int) -> list[list[int]]:
-    """Runs of lexicographically sorted samples that share more than the prefix common to all."""
+def _groups(
+    sequences: list[list[int]], max_prefix: list[int], max_tokens: int, min_group: int, overhead: int
+) -> list[list[int]]:
+    """Groups of samples that share a prefix, found level by level in lexicographic order.
+
+    Sorted lexicographically, the samples sharing any prefix are contiguous, and the prefix two
+    of them share is the smallest link (common prefix of neighbours) between them. A run is cut
+    at its smallest links into pieces when the pieces, each with its own longer shared prefix,
+    are estimated to cost fewer tokens (the tokens after the shared prefix, plus the prefix and
+    `overhead` once per batch of `max_tokens`) than the run as one group. Pieces smaller than
+    `min_group` stay together as one group.
+    """
     order = sorted(range(len(sequences)), key=lambda i: (sequences[i], i))
     if len(order) < 2:
         return [order] if order else []
     links = [common_prefix(sequences[a], sequences[b]) for a, b in zip(order, order[1:])]
+
+    def cost(group: list[int]) -> float:
+        shared = _shared(sequences, max_prefix, group)
+        tokens = sum(len(sequences[i]) - shared for i in group)
+        return tokens + -(-tokens // max_tokens) * (overhead + shared)
+
+    return _best(order, links, min_group, cost)[1]
+
+
+def _best(
+    run: list[int], links: list[int], min_group: int, cost: Callable[[list[int]], float], depth: int = 0
+) -> tuple[float, list[list[int]]]:
+    """(estimated cost, groups) of the cheaper of `run` as one group and `run` cut at its smallest links."""
+    whole = cost(run)
+    if len(run) < 2 * min_group or depth >= _MAX_LEVELS:
+        return whole, [run]
     floor = min(links)
-    runs: list[list[int]] = [[order[0]]]
-    for link, index in zip(links, order[1:]):
-        if link > floor:
-            runs[-1].append(index)
-        else:
-            runs.append([index])
-    big = [run for run in runs if len(run) >= min_group]
-    rest = [i for run in runs if len(run) < min_group for i in run]
-    return big + ([rest] if rest else [])
+    pieces: list[tuple[int, int]] = []  # [start, end) of each piece between links at the floor
+    start = 0
+    for k, link in enumerate(links):
+        if link == floor:
+            pieces.append((start, k + 1))
+            start = k + 1
+    pieces.append((start, len(run)))
+    rest = [i for a, b in pieces if b - a < min_group for i in run[a:b]]
+    total, groups = (cost(rest), [rest]) if rest else (0.0, [])
+    for a, b in pieces:
+        if b - a >= min_group:
+            piece_cost, piece_groups = _best(run[a:b], links[a : b - 1], min_group, cost, depth + 1)
+            total += piece_cost
+            groups = piece_groups + groups
+    return (total, groups) if total < whole else (whole, [run])
 
 
 def plan_batches(
@@ -68,7 +103,10 @@ def plan_batches(
     length-sorted samples are cut into batches that minimise padded tokens plus
     `batch_overhead_tokens` per batch (the fixed cost of one forward pass, in tokens).
     """
-    groups = _groups(sequences, min_group) if share_prefixes else [list(range(len(sequences)))]
+    if share_prefixes:
+        groups = _groups(sequences, max_prefix, max_tokens, min_group, batch_overhead_tokens)
+    else:
+        groups = [list(range(len(sequences)))]
     batches: list[Batch] = []
     for group in groups:
         group = sorted(group, key=lambda i: (len(sequences[i]), i))

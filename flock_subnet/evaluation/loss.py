@@ -22,6 +22,7 @@ silently change, so the evaluation stops instead.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
@@ -29,10 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flock_subnet.evaluation.accuracy import round_accuracy
 from flock_subnet.evaluation.batching import Batch, plan_batches
-from flock_subnet.evaluation.errors import EvaluatorFault, ModelFault, is_resource_failure
+from flock_subnet.evaluation.errors import EvaluatorFault, ModelFault
+from flock_subnet.evaluation.loading import blame, load_model, load_tokenizer
 from flock_subnet.evaluation.result import EvalResult
-from flock_subnet.models.checkpoint import TOKENIZER_FILES
 from flock_subnet.rules.competitions import Competition
 from flock_subnet.rules.data.encoding import IGNORE_INDEX, EncodedSample, encode_chat
 from flock_subnet.rules.data.samples import ChatSample
@@ -54,86 +56,11 @@ class LossTotals:
         return sum(self.loss_sums) / tokens if tokens else float("nan")
 
 
-def resolve_device(device: str | None) -> str:
-    import torch
-
-    if device in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise EvaluatorFault(f"device {device!r} was requested but CUDA is not available here")
-    return str(device)
-
-
-def _blame(exc: BaseException, what: str) -> Exception:
-    if isinstance(exc, (ModelFault, EvaluatorFault)):
-        return exc
-    if is_resource_failure(exc):
-        return EvaluatorFault(f"{what} ran out of memory or hit an accelerator failure: {exc}")
-    return ModelFault(f"{what} failed: {type(exc).__name__}: {exc}")
-
-
-def load_model(model_dir: str | Path, device: str | None = None) -> tuple[Any, str]:
-    """(model, device) from a checkpoint folder; `ModelFault` if its files do not load."""
-    folder = Path(model_dir)
-    if not folder.is_dir():
-        raise EvaluatorFault(f"model folder {folder} does not exist; download or admit the model first")
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    device = resolve_device(device)
-    on_gpu = device.startswith("cuda")
-    try:
-        torch.manual_seed(0)  # weights a checkpoint lacks are initialised the same way everywhere
-        model = AutoModelForCausalLM.from_pretrained(
-            folder,
-            trust_remote_code=False,
-            use_safetensors=True,
-            local_files_only=True,
-            dtype=torch.bfloat16 if on_gpu else torch.float32,
-            attn_implementation="sdpa",
-        )
-        model.to(device)
-        model.eval()
-    except Exception as exc:
-        raise _blame(exc, "loading the model") from exc
-    return model, device
-
-
-def load_tokenizer(model_dir: str | Path, competition: Competition, tokenizer_dir: str | Path | None = None) -> Any:
-    """The competition's base tokenizer, which every submission is scored with.
-
-    Tiny bases: the kit tokenizer (built, not read from the submission). Otherwise the base
-    model folder `tokenizer_dir` when given, else the submission's own tokenizer files, which
-    admission has verified to be byte-identical to the base's.
-    """
-    if competition.base.tiny is not None:
-        from flock_subnet.models.tiny import build_tokenizer
-
-        return build_tokenizer(competition.sequence_length)
-    from transformers import AutoTokenizer
-
-    if tokenizer_dir is not None:
-        try:
-            return AutoTokenizer.from_pretrained(Path(tokenizer_dir), trust_remote_code=False, local_files_only=True)
-        except Exception as exc:
-            raise EvaluatorFault(f"cannot load the base tokenizer from {tokenizer_dir}: {exc}") from exc
-    folder = Path(model_dir)
-    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
-        raise ModelFault(
-            f"{folder} has no tokenizer files; ship the base model's tokenizer files with the checkpoint, "
-            "or pass tokenizer_dir=the base model folder (modelkit.base_model_dir)"
-        )
-    try:
-        return AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
-    except Exception as exc:
-        raise _blame(exc, "loading the model's tokenizer") from exc
-
-
 def encode_samples(tokenizer: Any, samples: Sequence[ChatSample], max_length: int) -> list[EncodedSample]:
     try:
         return [encode_chat(tokenizer, sample, max_length) for sample in samples]
     except Exception as exc:
-        raise _blame(exc, "tokenizing the samples") from exc
+        raise blame(exc, "tokenizing the samples") from exc
 
 
 def _head_only(model: Any) -> bool:
@@ -288,10 +215,13 @@ def evaluate_loss(
     device: str | None = None,
     max_batch_tokens: int | None = None,
     tokenizer_dir: str | Path | None = None,
+    accuracy_samples: int | None = None,
 ) -> EvalResult:
     """Load `model_dir` and return its answer-only loss on `samples` (in this process).
 
-    The samples are encoded with the competition's base tokenizer (`load_tokenizer`).
+    The samples are encoded with the competition's base tokenizer (`load_tokenizer`). The
+    result also carries greedy accuracy on `accuracy_samples` of them (default: the
+    competition's `[accuracy] samples`; 0: not measured), from the same loaded model.
     """
     if not samples:
         raise EvaluatorFault("no samples to evaluate")
@@ -306,9 +236,19 @@ def evaluate_loss(
     try:
         totals = score_encoded(model, encoded, budget, pad_token_id=pad)
     except Exception as exc:
-        raise _blame(exc, "the model's forward pass") from exc
+        raise blame(exc, "the model's forward pass") from exc
     seconds = time.perf_counter() - scoring_started
     result = _result(encoded, totals, seconds, load_seconds, device, str(next(model.parameters()).dtype).replace("torch.", ""))
     if not math.isfinite(result.loss):
         raise ModelFault(f"the model's loss is not finite ({result.loss}); its weights or config produce NaN/inf")
-    return result
+    k = competition.accuracy_samples if accuracy_samples is None else accuracy_samples
+    try:
+        accuracy = round_accuracy(model, tokenizer, samples, k, device)
+    except Exception as exc:
+        raise blame(exc, "greedy decoding for accuracy") from exc
+    if accuracy is None:
+        return result
+    return dataclasses.replace(
+        result, accuracy=accuracy.accuracy, accuracy_per_task=dict(accuracy.per_task), accuracy_samples=accuracy.samples,
+        accuracy_seconds=accuracy.seconds, generated_tokens=accuracy.generated_tokens,
+    )

@@ -59,12 +59,32 @@ def load_pool(competition: Competition) -> list[ChatSample] | None:
     return load_chat_file(competition.public_pool) if competition.public_pool else None
 
 
-def round_samples(competition: Competition, seed: int, n: int | None = None) -> list[ChatSample]:
-    """The hidden samples of the round with `seed` (see `rules.data.hidden_samples`), pool included."""
-    return hidden_samples(competition, seed, n, pool=load_pool(competition), source=gym.generate)
-
-
 Scorer = Callable[[str], float]
+
+# The generators' scorers of the round this process built last (`round_samples`), by `scorer_key`.
+_LAST_SCORERS: dict[tuple[str, str], Scorer] = {}
+
+
+def round_samples(competition: Competition, seed: int, n: int | None = None) -> list[ChatSample]:
+    """The hidden samples of the round with `seed` (see `rules.data.hidden_samples`), pool included.
+
+    The generators' scorers of these samples are kept until the next round is built here
+    (`known_scorers`), so accuracy measured later in the same process can use them.
+    """
+    samples, scorers = round_samples_scored(competition, seed, n)
+    _LAST_SCORERS.clear()
+    _LAST_SCORERS.update(scorers)
+    return samples
+
+
+def known_scorers(samples: list[ChatSample]) -> dict[tuple[str, str], Scorer]:
+    """The generators' scorers of those `samples` that came from the last round built here."""
+    found = {}
+    for sample in samples:
+        scorer = _LAST_SCORERS.get(scorer_key(sample))
+        if scorer is not None:
+            found[scorer_key(sample)] = scorer
+    return found
 
 
 def round_samples_scored(

@@ -9,7 +9,7 @@ write instead. The layout (see `flock_subnet/rules/builtin/*.toml` and docs/subn
     softmax_temperature, ema_alpha, max_held_rounds, dtypes, eval_batch_tokens, private_pool
     [base] repo_id, revision, tiny          [epsilon] start, end, decay_blocks
     [schedule] start_block, end_block       [digest] seed, n, sha256
-    [accuracy] samples                      [tasks.<name>] weight, config = {...}
+    [accuracy] samples, at_least_base       [tasks.<name>] weight, config = {...}
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ _SECTIONS = {
     "epsilon": {"start", "end", "decay_blocks"},
     "schedule": {"start_block", "end_block"},
     "digest": {"seed", "n", "sha256"},
-    "accuracy": {"samples"},
+    "accuracy": {"samples", "at_least_base"},
 }
 _KIND_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a table", list: "a list"}
 
@@ -167,6 +167,7 @@ def competition_from_dict(data: Mapping[str, Any], source: str = "<competition>"
         "start_block": reader.get(schedule, "start_block", int, None, "schedule."),
         "end_block": reader.get(schedule, "end_block", int, None, "schedule."),
         "accuracy_samples": reader.get(accuracy, "samples", int, 64, "accuracy."),
+        "require_accuracy_at_least_base": reader.get(accuracy, "at_least_base", bool, False, "accuracy."),
         "tasks": MappingProxyType(weights),
         "task_configs": MappingProxyType(configs),
         "data_digest": None,
@@ -221,6 +222,10 @@ def _check_values(reader: _Reader, f: dict[str, Any]) -> None:
         reader.check(all(isinstance(item, str) for item in f[key]), key, "write a list of strings")
     base = f["base"]
     reader.check(bool(base.repo_id) or bool(base.tiny), "base", "set 'repo_id' (a hub model) or 'tiny' (a kit preset)")
+    reader.check(
+        not f["require_accuracy_at_least_base"] or (f["accuracy_samples"] or 0) > 0, "accuracy.at_least_base",
+        "the gate compares accuracies: set accuracy.samples above 0, or at_least_base = false",
+    )
     start, end = f["start_block"], f["end_block"]
     reader.check(start is None or start >= 0, "schedule.start_block", "must be 0 or more")
     reader.check(start is None or end is None or end > start, "schedule.end_block", "must be after schedule.start_block")

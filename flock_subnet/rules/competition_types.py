@@ -88,6 +88,8 @@ class Competition:
     end_block: int | None = None  # first block it is no longer scored at (None: open-ended)
     data_digest: DeclaredDigest | None = None  # checked by validators at start-up
     accuracy_samples: int = 64  # greedy exact-match accuracy is measured on this many round samples
+    # A winner must be at least as accurate as the base model on the same samples (`scoring.below_base`).
+    require_accuracy_at_least_base: bool = False
 
     def schedule_state(self, block: int) -> ScheduleState:
         """Whether the competition is upcoming, active or ended at `block`."""

@@ -44,6 +44,7 @@ __all__ = [
     "default_competitions",
     "get_competition",
     "register_competitions",
+    "schedule_note",
 ]
 
 BUILTIN_IDS = ("local", "qwen05b")
@@ -102,6 +103,16 @@ def default_competitions(local_chain: bool) -> list[Competition]:
 def active_competitions(competitions: Iterable[Competition], block: int) -> list[Competition]:
     """Those whose schedule includes `block` (started, not yet ended)."""
     return [c for c in competitions if c.is_active(block)]
+
+
+def schedule_note(competition: Competition, block: int) -> str:
+    """Why `competition` is not scored at `block` ("" while it is active): what the round reports."""
+    state = competition.schedule_state(block)
+    if state is ScheduleState.UPCOMING:
+        return f"competition {competition.id!r} starts at block {competition.start_block}; not scored before it"
+    if state is ScheduleState.ENDED:
+        return f"competition {competition.id!r} ended at block {competition.end_block}; no longer scored or weighted"
+    return ""
 
 
 def get_competition(competition_id: str) -> Competition:

@@ -18,6 +18,9 @@ The pipeline for one competition and one round (all functions below are pure; no
    a lone competitor has win rate 1.
 4. `round_weights` - winner-take-all (the best win rate gets 1; ties go to the earlier
    commit, then the lower uid) or a softmax of win rates with the competition's temperature.
+   A competition may require a winner to be at least as accurate as its base model
+   (`below_base`): a less accurate model keeps its win rate (ranking stays on loss) but gets
+   no round weight, and the weight goes to the best of the others.
 5. `ema_update` - `ema = alpha * round + (1 - alpha) * ema`. With winner-take-all rounds a new
    best model overtakes the old one after `handover_rounds(alpha)` consecutive wins.
 6. `combine_competitions` - each competition's EMA is normalised, multiplied by its reward
@@ -219,6 +222,21 @@ def handover_rounds(alpha: float) -> int:
     return k
 
 
+def below_base(accuracies: Mapping[int, float | None], base_accuracy: float | None) -> set[int]:
+    """The accuracy gate: uids whose measured accuracy is below the base model's, who may not win.
+
+    Accuracy is a gate, not a rank: the gated models are still compared on loss. A uid whose
+    accuracy was not measured this round (its evaluation was held) is not gated, and nobody is
+    when the base model's accuracy is unknown.
+    """
+    if base_accuracy is None or not math.isfinite(base_accuracy):
+        return set()
+    return {
+        uid for uid, accuracy in accuracies.items()
+        if accuracy is not None and math.isfinite(accuracy) and accuracy < base_accuracy
+    }
+
+
 def normalize(weights: Mapping[int, float]) -> dict[int, float]:
     """Scale non-negative weights to sum to 1; all-zero (or empty) stays all-zero."""
     for uid, value in weights.items():
@@ -283,6 +301,7 @@ class UidScore:
     win_rate: float
     round_weight: float
     ema: float
+    below_base: bool = False  # less accurate than the base model where the competition requires it: cannot win
 
 
 @dataclass(frozen=True)
@@ -305,8 +324,12 @@ def score_competition(
     round_block: int,
     previous_ema: Mapping[int, float] | None = None,
     held: Iterable[int] = (),
+    barred: Iterable[int] = (),
 ) -> CompetitionScores:
-    """Run the whole pipeline (clone filter, win rates, round weights, EMA) for one competition."""
+    """Run the whole pipeline (clone filter, win rates, round weights, EMA) for one competition.
+
+    `barred` uids (see `below_base`) keep their win rates but take no round weight.
+    """
     uids = [e.uid for e in entries]
     if len(set(uids)) != len(uids):
         raise ValueError("each uid may appear at most once per competition round")
@@ -314,7 +337,9 @@ def score_competition(
     pool = [e for e in entries if e.uid in keep]
     rates = win_rates(pool, round_block, params)
     order = {e.uid: e.order for e in entries}
-    weights = round_weights(rates, order, params.weighting, params.softmax_temperature)
+    barred_set = set(barred)
+    allowed = {uid: rate for uid, rate in rates.items() if uid not in barred_set}
+    weights = round_weights(allowed, order, params.weighting, params.softmax_temperature)
     ema = ema_update(previous_ema or {}, weights, params.ema_alpha, uids, held)
     scores = {
         e.uid: UidScore(
@@ -325,6 +350,7 @@ def score_competition(
             win_rate=rates.get(e.uid, 0.0),
             round_weight=weights.get(e.uid, 0.0),
             ema=ema.get(e.uid, 0.0),
+            below_base=e.uid in barred_set,
         )
         for e in entries
     }

@@ -10,7 +10,7 @@ and our own (`round_faults`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flock_subnet.chain.base import Metagraph
 from flock_subnet.errors import Fault
@@ -61,6 +61,7 @@ class EvaluatedRound:
     outcomes: dict[int, Outcome]  # uid -> outcome, for every eligible submission
     stats: EvaluationStats
     downloads: int  # admissions that went to the hub this round
+    base_accuracy: dict[str, float | None] = field(default_factory=dict)  # gated competition -> the base's accuracy
 
 
 @dataclass(frozen=True)
@@ -116,13 +117,15 @@ def score_round(
     emas: Mapping[str, Mapping[int, float]],
     last_losses: Mapping[str, Mapping[str, float]],
     streaks: Mapping[str, Mapping[int, tuple[str, int]]] | None = None,
+    base_accuracy: Mapping[str, float | None] | None = None,
 ) -> ScoredRound:
     """Score every due competition and combine all competitions' EMAs into the final weights.
 
     `emas` holds every scored competition's EMA before this round; `last_losses` maps a due
     competition to the earlier losses (by content hash) of models whose evaluation failed on
     our side this round; `streaks` maps a due competition to each uid's (hotkey, held rounds in
-    a row) as of its last round.
+    a row) as of its last round; `base_accuracy` maps a competition with the accuracy gate to
+    its base model's accuracy this round (`rules.scoring.below_base`).
     """
     scores: dict[str, scoring.CompetitionScores] = {}
     stale: set[int] = set()
@@ -132,8 +135,12 @@ def score_round(
         found = candidates(plan, outcomes, competition_id, (streaks or {}).get(competition_id))
         judged = judge(found, last_losses.get(competition_id, {}), competition.max_held_rounds)
         params = scoring.ScoringParams.from_competition(competition)
+        barred: set[int] = set()
+        if competition.require_accuracy_at_least_base:
+            accuracies = {e.uid: outcomes[e.uid].accuracy for e in judged.entries if e.uid in outcomes}
+            barred = scoring.below_base(accuracies, (base_accuracy or {}).get(competition_id))
         scores[competition_id] = scoring.score_competition(
-            judged.entries, params, round_block, emas[competition_id], judged.held
+            judged.entries, params, round_block, emas[competition_id], judged.held, barred
         )
         stale |= judged.stale
         judgements[competition_id] = judged
@@ -180,6 +187,7 @@ def uid_reports(
         outcome = outcomes.get(sub.uid)
         if outcome is not None:
             u.status, u.loss, u.content_hash, u.detail = outcome.status, outcome.loss, outcome.content_hash, outcome.detail
+            u.accuracy = outcome.accuracy
         competition = scores.get(sub.competition_id or "")
         if competition is not None:
             s = competition.scores.get(sub.uid)
@@ -189,6 +197,8 @@ def uid_reports(
                 u.stale_loss = sub.uid in stale
                 if not s.competitive and s.loss is not None and not u.detail:
                     u.detail = "clone filter: not better than an earlier model by the decayed epsilon"
+                if s.below_base and not u.detail:
+                    u.detail = "accuracy gate: less accurate than the base model, so it cannot win this round"
             u.ema = competition.ema.get(sub.uid, 0.0)
         reports[sub.uid] = u
     return reports

@@ -16,7 +16,7 @@ from enum import Enum
 
 from flock_subnet.chain.base import CommitmentRecord, Metagraph
 from flock_subnet.rules import protocol
-from flock_subnet.rules.competitions import Competition
+from flock_subnet.rules.competitions import Competition, schedule_note
 
 
 class PlanStatus(str, Enum):
@@ -27,6 +27,7 @@ class PlanStatus(str, Enum):
     MALFORMED = "malformed"  # not a valid commitment: a miner fault, scores zero
     NO_COMMITMENT = "no_commitment"  # scores zero
     UNKNOWN_COMPETITION = "unknown_competition"  # scores zero
+    OFF_SCHEDULE = "off_schedule"  # its competition has not started or has ended: not scored, no weight
 
     def __str__(self) -> str:
         return self.value
@@ -67,11 +68,13 @@ def plan_submissions(
     commitments: Mapping[str, CommitmentRecord],
     competitions: Mapping[str, Competition],
     round_blocks: Mapping[str, int],
+    block: int | None = None,
 ) -> list[Submission]:
     """One `Submission` per registered uid, in uid order.
 
     `competitions` are the competitions this validator scores and `round_blocks` their current
-    round start blocks; a commitment for any other competition counts as unknown.
+    round start blocks; a commitment for any other competition counts as unknown, and one for a
+    competition whose schedule does not include `block` (when given) is off schedule.
     """
     plans: list[Submission] = []
     for neuron in metagraph.neurons:
@@ -103,6 +106,12 @@ def plan_submissions(
                     **base,
                 )
             )
+            continue
+        off = "" if block is None else schedule_note(competition, block)
+        if off:
+            plans.append(Submission(
+                status=PlanStatus.OFF_SCHEDULE, reference=reference, competition_id=competition.id, detail=off, **base
+            ))
             continue
         round_block = round_blocks[competition.id]
         if is_eligible(record.block, round_block, competition.eval_delay_blocks):

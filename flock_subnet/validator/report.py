@@ -41,6 +41,7 @@ class UidReport:
     commit_block: int | None = None
     content_hash: str | None = None
     loss: float | None = None
+    accuracy: float | None = None  # greedy exact-match accuracy on the round's accuracy subset
     stale_loss: bool = False  # the loss is an earlier round's (held after a validator fault)
     competitive: bool = False
     epsilon: float = 0.0
@@ -58,6 +59,7 @@ class CompetitionRound:
     round_block: int
     seed: int
     winner: int | None = None
+    base_accuracy: float | None = None  # the accuracy gate's bar, where the competition has one
 
 
 @dataclass
@@ -75,6 +77,7 @@ class RoundReport:
     downloads: int = 0
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # competition -> why it is outside its schedule
 
     @property
     def round_block(self) -> int | None:
@@ -105,6 +108,8 @@ class RoundReport:
             payload[f"{r.competition_id}/seed"] = r.seed
             if r.winner is not None:
                 payload[f"{r.competition_id}/winner"] = r.winner
+            if r.base_accuracy is not None:
+                payload[f"{r.competition_id}/base_accuracy"] = r.base_accuracy
         for name, value in self.timings.items():
             payload[f"timing/{name}"] = value
         payload["round/evaluations_run"] = self.evaluations_run
@@ -114,6 +119,8 @@ class RoundReport:
             prefix = f"uid/{uid}"
             if u.loss is not None and math.isfinite(u.loss):
                 payload[f"{prefix}/loss"] = u.loss
+            if u.accuracy is not None:
+                payload[f"{prefix}/accuracy"] = u.accuracy
             payload[f"{prefix}/win_rate"] = u.win_rate
             payload[f"{prefix}/weight"] = u.weight
             payload[f"{prefix}/ema"] = u.ema

@@ -43,10 +43,11 @@ from flock_subnet.evaluation.admission import load_reference_files
 from flock_subnet.hub.base import ModelHub
 from flock_subnet.ops.heartbeat import Heartbeat
 from flock_subnet.rules import scoring
-from flock_subnet.rules.competitions import Competition, get_competition
+from flock_subnet.rules.competitions import Competition, get_competition, schedule_note
 from flock_subnet.rules.data import round_seed
 from flock_subnet.telemetry import WandbRun, start_wandb_run
 from flock_subnet.validator import plan as planning
+from flock_subnet.validator.base_accuracy import base_accuracy
 from flock_subnet.validator.evaluations import RoundEvaluator
 from flock_subnet.validator.faults import Backoff, ValidatorFault, is_validator_fault, retry
 from flock_subnet.validator.models import ModelStore
@@ -73,6 +74,8 @@ class ValidatorConfig:
     set_weights: bool = True
     keep_models: bool = False  # skip disk hygiene (debugging)
     cache_dir: Path | None = None  # base models (reference config/tokenizer); default <workdir>/base
+    eval_devices: tuple[str, ...] | None = None  # evaluation devices; None: every visible GPU, else one worker
+    eval_workers: int | None = None  # warm evaluation workers; None: one per device (`evaluation.pool`)
 
 
 class Validator:
@@ -115,6 +118,7 @@ class Validator:
         self.evaluator = RoundEvaluator(
             self.state, self.models, self.competitions, self.config.eval_timeout_s, self.config.memory_limit_mb,
             self.config.eval_backoff, sleep=sleep, samples=self.config.eval_samples,
+            devices=self.config.eval_devices, workers=self.config.eval_workers,
         )
         self.weights = WeightSetter(chain, wallet, netuid, self.state, self.config.chain_backoff, SPEC_VERSION, sleep=sleep)
         self._wandb_settings = wandb_settings
@@ -162,11 +166,18 @@ class Validator:
         """competition id -> start block of its current round, for rounds not finished yet."""
         due = {}
         for competition in self.competitions.values():
+            if not competition.is_active(block):  # outside its schedule: no round, no weight
+                continue
             r = planning.round_start(block, competition.round_length_blocks)
             progress_ = self.state.round_progress(competition.id, r)
             if progress_ is None or progress_.status != "done":
                 due[competition.id] = r
         return due
+
+    def off_schedule(self, block: int) -> dict[str, str]:
+        """competition id -> why it is not scored at `block`, for those outside their schedule."""
+        notes = {c: schedule_note(comp, block) for c, comp in self.competitions.items()}
+        return {c: note for c, note in notes.items() if note}
 
     # --- the round ----------------------------------------------------------------------------
 
@@ -178,7 +189,7 @@ class Validator:
         if not due:
             weights = self._set_weights(None)
             return RoundReport(block, weights_set=weights.set, weights_message=weights.message,
-                               seconds=time.monotonic() - started)
+                               seconds=time.monotonic() - started, skipped=self.off_schedule(block))
         plan = self._plan(block, due)
         evaluated = self._evaluate(plan)
         scored = self._score(plan, evaluated)
@@ -201,7 +212,7 @@ class Validator:
         if reset:
             logger.info("uids {} changed hands; their scores start from zero", reset)
         current = {c: planning.round_start(block, comp.round_length_blocks) for c, comp in self.competitions.items()}
-        plan = RoundPlan(block, rounds, metagraph, planning.plan_submissions(metagraph, commitments, self.competitions, current))
+        plan = RoundPlan(block, rounds, metagraph, planning.plan_submissions(metagraph, commitments, self.competitions, current, block))
         for p in plan.pending:
             logger.info("uid {} {} waits: {}", p.uid, p.reference.short, p.detail)  # type: ignore[union-attr]
         return plan
@@ -210,11 +221,15 @@ class Validator:
         """Admit and evaluate every eligible submission (cached results first)."""
         downloads_before = self.models.downloads
         outcomes, stats = self.evaluator.run(plan.eligible, plan.rounds)
-        return EvaluatedRound(outcomes, stats, self.models.downloads - downloads_before)
+        gated = sorted({s.competition_id for s in plan.eligible if s.competition_id is not None
+                        and self.competitions[s.competition_id].require_accuracy_at_least_base})
+        base = {c: base_accuracy(self.evaluator, c, *plan.rounds[c]) for c in gated}
+        return EvaluatedRound(outcomes, stats, self.models.downloads - downloads_before, base)
 
     def _score(self, plan: RoundPlan, evaluated: EvaluatedRound) -> ScoredRound:
         """Read the EMAs and earlier losses the scoring needs, and score the round."""
-        emas = {c: self.state.ema(c) for c in self.competitions}
+        active = {c: comp for c, comp in self.competitions.items() if comp.is_active(plan.block)}
+        emas = {c: self.state.ema(c) for c in active}
         last_losses: dict[str, dict[str, float]] = {c: {} for c in plan.rounds}
         for sub in plan.eligible:
             outcome = evaluated.outcomes[sub.uid]
@@ -223,7 +238,7 @@ class Validator:
                 if loss is not None:
                     last_losses[sub.competition_id][outcome.content_hash] = loss
         streaks = {c: self.state.held_streaks(c, round_block) for c, (round_block, _seed) in plan.rounds.items()}
-        return score_round(plan, evaluated.outcomes, self.competitions, emas, last_losses, streaks)
+        return score_round(plan, evaluated.outcomes, active, emas, last_losses, streaks, evaluated.base_accuracy)
 
     def _persist(self, plan: RoundPlan, evaluated: EvaluatedRound, scored: ScoredRound) -> None:
         """Faults, EMAs, per-uid rows and the weights to set: all at once, or not at all."""
@@ -283,8 +298,10 @@ class Validator:
         report = RoundReport(
             block=plan.block,
             rounds=[
-                CompetitionRound(c, r, seed, scored.scores[c].round_winner) for c, (r, seed) in plan.rounds.items()
+                CompetitionRound(c, r, seed, scored.scores[c].round_winner, evaluated.base_accuracy.get(c))
+                for c, (r, seed) in plan.rounds.items()
             ],
+            skipped=self.off_schedule(plan.block),
             uids=scored.uids,
             weights=scored.weights,
             weights_set=weights.set,

@@ -104,12 +104,14 @@ class ValidatorState(RoundLog):
         """Store an evaluation and count it (`counter("evaluations")`) in the same commit."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO eval_results (content_hash, competition_id, round_block, seed, loss, fault, "
-                "samples, tokens, seconds, tokens_per_s, per_task, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO eval_results (content_hash, competition_id, round_block, seed, loss, fault, samples, "
+                "tokens, seconds, tokens_per_s, per_task, accuracy, accuracy_per_task, created_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.content_hash, record.competition_id, record.round_block, record.seed, record.loss,
                     record.fault, record.samples, record.tokens, record.seconds, record.tokens_per_s,
-                    json.dumps(record.per_task, sort_keys=True), time.time(),
+                    json.dumps(record.per_task, sort_keys=True), record.accuracy,
+                    json.dumps(record.accuracy_per_task, sort_keys=True), time.time(),
                 ),
             )
             self.increment("evaluations")

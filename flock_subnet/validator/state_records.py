@@ -30,6 +30,8 @@ class EvalRecord:
     seconds: float = 0.0
     tokens_per_s: float = 0.0
     per_task: dict[str, float] = field(default_factory=dict)
+    accuracy: float | None = None  # greedy exact-match accuracy on the round's accuracy subset
+    accuracy_per_task: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,8 @@ class FaultRecord:
 
 
 EVAL_COLUMNS = (
-    "content_hash, competition_id, round_block, seed, loss, fault, samples, tokens, seconds, tokens_per_s, per_task"
+    "content_hash, competition_id, round_block, seed, loss, fault, samples, tokens, seconds, tokens_per_s, per_task, "
+    "accuracy, accuracy_per_task"
 )
 ADMISSION_COLUMNS = "hotkey, revision, reference, ok, reasons, content_hash, parameters, model_dir"
 ROUND_COLUMNS = "competition_id, round_block, seed, status, started_at, finished_at"
@@ -132,11 +135,13 @@ SUBMISSION_COLUMNS = "id, round_block, block, state, reason, uids, weights, vers
 
 
 def eval_from_row(row: Sequence[Any]) -> EvalRecord:
-    content_hash, competition_id, round_block, seed, loss, fault, samples, tokens, seconds, tps, per_task = row
+    content_hash, competition_id, round_block, seed, loss, fault, samples, tokens, seconds, tps, per_task = row[:11]
+    accuracy, accuracy_per_task = row[11:13]
     return EvalRecord(
         content_hash=content_hash, competition_id=competition_id, round_block=int(round_block), seed=int(seed),
         loss=None if loss is None else float(loss), fault=fault, samples=int(samples or 0), tokens=int(tokens or 0),
         seconds=float(seconds or 0.0), tokens_per_s=float(tps or 0.0), per_task=json.loads(per_task or "{}"),
+        accuracy=None if accuracy is None else float(accuracy), accuracy_per_task=json.loads(accuracy_per_task or "{}"),
     )
 
 

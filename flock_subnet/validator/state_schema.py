@@ -85,7 +85,18 @@ def _migrate_to_4(db: sqlite3.Connection) -> None:
     run_script(db, "ALTER TABLE round_uids ADD COLUMN held_rounds INTEGER NOT NULL DEFAULT 0;")
 
 
-MIGRATIONS: tuple[Step, ...] = (_migrate_to_1, _migrate_to_2, _migrate_to_3, _migrate_to_4)
+def _migrate_to_5(db: sqlite3.Connection) -> None:
+    """Version 5: greedy exact-match accuracy of each evaluation, overall and per task."""
+    run_script(
+        db,
+        """
+        ALTER TABLE eval_results ADD COLUMN accuracy REAL;
+        ALTER TABLE eval_results ADD COLUMN accuracy_per_task TEXT NOT NULL DEFAULT '{}';
+        """,
+    )
+
+
+MIGRATIONS: tuple[Step, ...] = (_migrate_to_1, _migrate_to_2, _migrate_to_3, _migrate_to_4, _migrate_to_5)
 SCHEMA_VERSION = len(MIGRATIONS)
 SCHEMA = Schema(
     name="validator state",
