@@ -26,4 +26,9 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
     monkeypatch.setenv("BTCLI_TOKEN_SYMBOLS_CACHE", str(home / "btcli_token_symbols.json"))
+    saved = dict(os.environ)
     yield
+    # A command run in-process may export settings for its subprocesses (as the CLI does for its
+    # evaluation workers); they must not reach the next test.
+    os.environ.clear()
+    os.environ.update(saved)
