@@ -10,18 +10,22 @@ from pathlib import Path
 
 import pytest
 
+from flock_subnet.validator.state import SubmissionState, ValidatorState
+
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def demo_results(tmp_path_factory) -> tuple[dict, Path, str]:
+@pytest.fixture(scope="module", params=["plain", "commit-reveal"])
+def demo_results(request, tmp_path_factory) -> tuple[dict, Path, str]:
+    """The demo's results; with commit-reveal on, every property below must hold just the same."""
     workdir = tmp_path_factory.mktemp("demo")
+    extra = ["--commit-reveal"] if request.param == "commit-reveal" else []
     out = workdir / "results.json"
     env = dict(os.environ, WANDB_MODE="offline", PYTHONUNBUFFERED="1")
     env.pop("HF_HUB_OFFLINE", None)  # the demo talks to its own hub on loopback
     proc = subprocess.run(
         [sys.executable, "-m", "flock_subnet", "demo", "--workdir", str(workdir), "--epochs", "4",
-         "--strong-steps", "40", "--weak-steps", "8", "--eval-samples", "32", "--json", str(out)],
+         "--strong-steps", "40", "--weak-steps", "8", "--eval-samples", "32", "--json", str(out), *extra],
         capture_output=True, text=True, env=env, timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -98,3 +102,18 @@ def test_minted_equals_credited_and_outputs_exist(demo_results):
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Leaderboard" in stdout and "Payouts" in stdout
     assert list((workdir / "wandb").glob("offline-run-*")) or list((workdir / "wandb").glob("wandb/offline-run-*"))
+
+
+def test_under_commit_reveal_the_weights_are_committed_then_revealed(demo_results, request):
+    results, workdir, stdout = demo_results
+    states = {}
+    for path in sorted((workdir / "validators").glob("*/state.db")):
+        with ValidatorState(path) as state:
+            states[path.parent.name] = [s.state for s in state.weight_submissions(limit=50)]
+    assert len(states) == 2
+    for submitted in states.values():
+        if "commit-reveal" in request.node.callspec.id:
+            assert SubmissionState.REVEALED in submitted and SubmissionState.SET not in submitted
+            assert SubmissionState.DROPPED not in submitted
+        else:
+            assert set(submitted) == {SubmissionState.SET}
