@@ -370,6 +370,25 @@ class RoundEvaluator:
             for future in futures.values():
                 future.cancel()
             executor.shutdown(wait=True, cancel_futures=True)
+        credit_first_commit(outcomes, submissions)
         stats.evaluated = len(stats.seconds)
         stats.cached = sum(1 for o in outcomes.values() if o.status == EvalStatus.CACHED)
         return dict(sorted(outcomes.items())), stats
+
+
+def credit_first_commit(outcomes: dict[int, Outcome], submissions: Sequence[Submission]) -> None:
+    """Among byte-identical models, report the evaluation this round ran as the earliest commit's.
+
+    Downloads finish in any order, so whichever copy arrived first was evaluated; swapping the
+    outcomes (same loss) makes the report the same whatever the network did.
+    """
+    groups: dict[tuple[str, str | None], list[Submission]] = {}
+    for sub in submissions:
+        outcome = outcomes.get(sub.uid)
+        if outcome is not None and outcome.content_hash and outcome.status in (EvalStatus.EVALUATED, EvalStatus.CACHED):
+            groups.setdefault((outcome.content_hash, sub.competition_id), []).append(sub)
+    for group in groups.values():
+        ran = [sub.uid for sub in group if outcomes[sub.uid].status == EvalStatus.EVALUATED]
+        first = min(group, key=lambda sub: (sub.commit_block or 0, sub.uid)).uid
+        if len(ran) == 1 and ran[0] != first:
+            outcomes[first], outcomes[ran[0]] = outcomes[ran[0]], outcomes[first]
